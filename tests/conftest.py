@@ -1,0 +1,49 @@
+"""Shared fixtures: the real class-side data, and tiny generated worlds."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from crest.data.synthetic import WorldSpec, generate_default_world
+from crest.paths import data_root
+
+TINY = WorldSpec(
+    seed=3,
+    classes=12,
+    unseen=3,
+    val_classes=2,
+    parts=3,
+    values=4,
+    families=3,
+    images_min=8,
+    images_max=12,
+    grid=4,
+    feature_dim=16,
+    word_dim=20,
+)
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The real xlsa17/attributes folder. Missing data fails in CI (it must be there) and skips elsewhere."""
+    root = data_root()
+    if not (root / "xlsa17").is_dir():
+        message = f"real data not found at {root} (set CREST_DATA)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return root
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Never write into the user's cache from tests."""
+    os.environ["CREST_CACHE"] = str(tmp_path_factory.mktemp("crest-cache"))
+
+
+@pytest.fixture(scope="session")
+def tiny_world(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return generate_default_world(tmp_path_factory.mktemp("worlds") / "tiny.h5", TINY)
