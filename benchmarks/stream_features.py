@@ -13,8 +13,12 @@ standard library), so each streaming run's peak RSS starts from nothing and neve
 writer's memory. Peak RSS is reported three ways:
 
 * ``self``: ``getrusage(RUSAGE_SELF).ru_maxrss`` of the streaming process;
-* ``children``: ``getrusage(RUSAGE_CHILDREN).ru_maxrss`` after the DataLoader workers exited,
-  i.e. the peak of the largest single worker (0 without workers);
+* ``children``: the peak RSS of the largest DataLoader worker (0 without workers), its
+  ``VmHWM`` from ``/proc/<pid>/status`` as last seen by a 20 ms sampler thread.
+  ``getrusage(RUSAGE_CHILDREN).ru_maxrss`` is kept in the JSON as ``rusage_children_mb`` but
+  is useless here: importing torch and h5py runs ``/sbin/ldconfig -p`` and ``uname -p``, and a
+  vfork'd-then-exec'd child inherits its parent's high-water mark, so it reads ~0.5 GB even
+  without workers;
 * ``tree``: the memory of the streaming process and its workers together, sampled from
   ``/proc/<pid>/smaps_rollup`` every 20 ms while streaming: the parent's RSS plus each
   worker's private pages, so that pages the forked workers share with their parent (most of
@@ -29,7 +33,7 @@ Before each run the orchestrating process drops the OS page cache (``echo 3 >
 /proc/sys/vm/drop_caches``, needs root), falling back to ``posix_fadvise(DONTNEED)`` on the file,
 and checks with util-linux ``fincore`` how much of the file is still cached; ``--cache warm``
 skips the drop. Nothing but the DataLoader workers is started from the streaming process (a
-vfork'd helper would inherit its peak RSS and spoil ``RUSAGE_CHILDREN``).
+fincore in the streaming process would be one more helper with its parent's high-water mark).
 
 Usage::
 
@@ -244,11 +248,21 @@ def _smaps_kb(pid: int) -> dict[str, int]:
     return out
 
 
+def _hwm_kb(pid: int) -> int:
+    """Peak RSS (``VmHWM``) of ``pid`` in kB; 0 if the process is gone."""
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    return 0
+
+
 class TreeMemorySampler:
     """Background thread tracking the peak memory of this process and its children together.
 
     ``peak_kb``: this process's RSS plus its descendants' private pages (shared pages once);
-    ``peak_rss_kb`` and ``peak_pss_kb``: the plain sums of RSS and of PSS over the tree.
+    ``peak_rss_kb`` and ``peak_pss_kb``: the plain sums of RSS and of PSS over the tree;
+    ``children_hwm_kb``: the largest ``VmHWM`` (peak RSS) seen of any descendant.
     """
 
     def __init__(self, interval_s: float = 0.02) -> None:
@@ -257,6 +271,7 @@ class TreeMemorySampler:
         self.peak_rss_kb = 0
         self.peak_pss_kb = 0
         self.max_processes = 0
+        self.children_hwm_kb = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -268,6 +283,8 @@ class TreeMemorySampler:
         self.peak_rss_kb = max(self.peak_rss_kb, sum(s["Rss"] for s in sizes))
         self.peak_pss_kb = max(self.peak_pss_kb, sum(s["Pss"] for s in sizes))
         self.max_processes = max(self.max_processes, len(pids))
+        for pid in pids[1:]:
+            self.children_hwm_kb = max(self.children_hwm_kb, _hwm_kb(pid))
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval_s):
@@ -293,9 +310,8 @@ def stream_file(
 
     import numpy as np
     import torch
-    from torch.utils.data import DataLoader
 
-    from crest.data.dataset import FeatureDataset
+    from crest.data.dataset import FeatureDataset, feature_loader
     from crest.data.h5 import open_h5
 
     torch.set_num_threads(1)
@@ -303,7 +319,7 @@ def stream_file(
         num_rows = int(f["feature_map"].shape[0])
     dataset = FeatureDataset(path, np.arange(num_rows))
     generator = torch.Generator().manual_seed(seed)
-    loader = DataLoader(
+    loader = feature_loader(
         dataset, batch_size=batch_size, shuffle=shuffle, num_workers=workers, generator=generator
     )
     import_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / MB
@@ -321,7 +337,8 @@ def stream_file(
     if samples != num_rows:
         raise RuntimeError(f"streamed {samples} samples; the file has {num_rows} rows")
     self_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / MB
-    children_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024 / MB
+    children_mb = sampler.children_hwm_kb * 1024 / MB
+    rusage_children_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024 / MB
     file_bytes = num_rows * ROW_BYTES
     return {
         "order": "shuffled" if shuffle else "sequential",
@@ -337,6 +354,7 @@ def stream_file(
         "peak_rss_self_mb": self_mb,
         "peak_rss_children_mb": children_mb,
         "peak_rss_mb": self_mb + children_mb,
+        "rusage_children_mb": rusage_children_mb,
         "tree_peak_mb": sampler.peak_kb * 1024 / MB,
         "tree_peak_rss_sum_mb": sampler.peak_rss_kb * 1024 / MB,
         "tree_peak_pss_sum_mb": sampler.peak_pss_kb * 1024 / MB,

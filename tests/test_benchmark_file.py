@@ -6,10 +6,9 @@ import h5py
 import numpy as np
 import pytest
 import torch
-from torch.utils.data import DataLoader
 
 from crest.data.benchmark import validation_protocol
-from crest.data.dataset import FeatureDataset, contiguous_runs
+from crest.data.dataset import FeatureDataset, contiguous_runs, feature_loader
 from crest.data.h5 import BenchmarkWriter, read_benchmark, read_ground_truth
 
 
@@ -81,16 +80,16 @@ def test_batched_reads_match_single_reads_in_any_order(tiny_world):
     rows = bench.splits["trainval"]
     data = FeatureDataset(tiny_world, rows)
     order = [7, 2, 2, 30, 3, 4, 5, 0]
-    batch = data.__getitems__(order)
-    for (x, y), i in zip(batch, order, strict=True):
+    xs, ys = data.__getitems__(order)
+    for x, y, i in zip(xs, ys, order, strict=True):
         x1, y1 = data[i]
-        assert torch.equal(x, x1) and y == y1 == bench.labels[rows[i]]
+        assert torch.equal(x, x1) and int(y) == y1 == bench.labels[rows[i]]
 
 
 def test_dataloader_with_workers_streams_every_row_once(tiny_world):
     bench = read_benchmark(tiny_world)
     rows = bench.splits["test_seen"]
-    loader = DataLoader(
+    loader = feature_loader(
         FeatureDataset(tiny_world, rows), batch_size=5, num_workers=2, shuffle=False
     )
     labels = torch.cat([y for _, y in loader])

@@ -14,11 +14,10 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from crest.data.benchmark import Benchmark, validation_protocol
-from crest.data.dataset import FeatureDataset
+from crest.data.dataset import FeatureDataset, feature_loader
 from crest.data.h5 import read_benchmark
 from crest.features import to_regions
 from crest.metrics import czsl_accuracy, gzsl, seen_unseen_curve
@@ -29,7 +28,7 @@ def pooled_features(bench: Benchmark, batch_size: int = 256, num_workers: int = 
     assert bench.path is not None and bench.feature_shape is not None
     rows = np.arange(bench.num_images)
     data = FeatureDataset(bench.path, rows, labels=bench.labels)
-    loader = DataLoader(data, batch_size=batch_size, shuffle=False, num_workers=num_workers)
+    loader = feature_loader(data, batch_size=batch_size, shuffle=False, num_workers=num_workers)
     out = np.empty((bench.num_images, bench.feature_shape[0]), dtype=np.float32)
     start = 0
     with torch.no_grad():

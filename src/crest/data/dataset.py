@@ -9,7 +9,7 @@ from typing import Any
 import h5py
 import numpy as np
 import torch
-from torch.utils.data import Dataset
+from torch.utils.data import DataLoader, Dataset, default_collate
 
 from crest.data.h5 import open_h5
 
@@ -27,13 +27,20 @@ def contiguous_runs(sorted_rows: np.ndarray) -> list[tuple[int, int]]:
     ]
 
 
+def collate(batch: Any) -> Any:
+    """DataLoader collate: batches from ``FeatureDataset.__getitems__`` are already stacked."""
+    if isinstance(batch, tuple) and len(batch) == 2 and isinstance(batch[0], torch.Tensor):
+        return batch
+    return default_collate(batch)
+
+
 class FeatureDataset(Dataset[tuple[torch.Tensor, int]]):
     """Rows ``rows`` of a benchmark file as ``(feature_map float32 (D_v, h, w), label)``.
 
     The file is opened lazily, once per process (DataLoader workers each get their own
     handle). A batch fetch (``__getitems__``, used by DataLoader) reads the sorted rows as
     contiguous slices, so sequential sampling costs one HDF5 read per run of rows. Float16
-    storage is converted to float32 per batch.
+    storage is converted to float32 per batch. Give DataLoaders ``collate_fn=collate``.
     """
 
     def __init__(
@@ -59,25 +66,37 @@ class FeatureDataset(Dataset[tuple[torch.Tensor, int]]):
         return self._file["feature_map"]
 
     def read_rows(self, positions: np.ndarray) -> np.ndarray:
-        """Feature maps for dataset positions ``positions`` (not file rows), in that order."""
-        file_rows = self.rows[positions]
+        """Feature maps (float32) for dataset positions ``positions`` (not file rows), in that order.
+
+        Rows are read as contiguous runs of the sorted file rows, one run at a time, straight into
+        the float32 output: memory is the output batch plus one run, whatever the file size.
+        """
+        file_rows = self.rows[np.asarray(positions, dtype=np.int64)]
+        feats = self._features()
+        out = np.empty((len(file_rows), *feats.shape[1:]), dtype=np.float32)
         order = np.argsort(file_rows, kind="stable")
         sorted_rows = file_rows[order]
-        unique_rows, inverse = np.unique(sorted_rows, return_inverse=True)
-        feats = self._features()
-        parts = [feats[a:b] for a, b in contiguous_runs(unique_rows)]
-        block = np.concatenate(parts, axis=0) if len(parts) > 1 else parts[0]
-        out = np.empty((len(file_rows), *block.shape[1:]), dtype=np.float32)
-        out[order] = block[inverse]
+        cursor = 0
+        for a, b in contiguous_runs(np.unique(sorted_rows)):
+            # every output slot whose row falls in [a, b): duplicates are allowed
+            stop = int(np.searchsorted(sorted_rows, b, side="left"))
+            slots = order[cursor:stop]
+            if stop - cursor == b - a and np.all(np.diff(slots) == 1):
+                # in-order run without duplicates: HDF5 converts float16 → float32 into `out` directly
+                feats.read_direct(out, np.s_[a:b], np.s_[int(slots[0]) : int(slots[0]) + (b - a)])
+            else:
+                out[slots] = feats[a:b][sorted_rows[cursor:stop] - a]
+            cursor = stop
         return out
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
         x = self.read_rows(np.asarray([index]))[0]
         return torch.from_numpy(x), int(self.labels[index])
 
-    def __getitems__(self, indices: list[int]) -> list[tuple[torch.Tensor, int]]:
-        block = torch.from_numpy(self.read_rows(np.asarray(indices, dtype=np.int64)))
-        return [(block[i], int(self.labels[idx])) for i, idx in enumerate(indices)]
+    def __getitems__(self, indices: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        """A whole batch in one go, already stacked: use with :func:`collate` (no second copy)."""
+        positions = np.asarray(indices, dtype=np.int64)
+        return torch.from_numpy(self.read_rows(positions)), torch.from_numpy(self.labels[positions])
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
@@ -89,3 +108,8 @@ class FeatureDataset(Dataset[tuple[torch.Tensor, int]]):
         if self._file is not None:
             self._file.close()
             self._file = None
+
+
+def feature_loader(dataset: FeatureDataset, **kwargs: Any) -> DataLoader:
+    """A DataLoader over a FeatureDataset with the batch-level collate it needs."""
+    return DataLoader(dataset, collate_fn=collate, **kwargs)

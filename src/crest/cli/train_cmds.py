@@ -1,0 +1,96 @@
+"""`crest train` and `crest eval`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from crest.cli.output import table
+from crest.config import describe_fields, load_config
+from crest.engine.evaluate import evaluate_checkpoint
+from crest.engine.train import train
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("train", help="train CREST (default: on the embedded synthetic world)")
+    p.add_argument("--config", help="a packaged config (synthetic, cub, sun, awa2) or a YAML file")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="A.B=V",
+        help="override a config key, e.g. --set train.epochs=5 (repeatable)",
+    )
+    p.add_argument(
+        "--out", type=Path, help="run folder (default runs/<config>-<selection>-seed<N>)"
+    )
+    p.add_argument(
+        "--resume", action="store_true", help="continue the run in --out from its last checkpoint"
+    )
+    p.add_argument("--deterministic", action="store_true", help="torch deterministic algorithms")
+    p.add_argument("--help-config", action="store_true", help="list every config key and exit")
+    p.set_defaults(func=cmd_train)
+
+    e = sub.add_parser("eval", help="evaluate a checkpoint on its benchmark's test split")
+    e.add_argument("checkpoint", type=Path)
+    e.add_argument("--gamma", type=float, help="calibration γ (default: the one the run selected)")
+    e.add_argument("--data", type=Path, help="benchmark file (default: the one the run trained on)")
+    e.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    e.set_defaults(func=cmd_eval)
+
+
+def pct(v: float) -> str:
+    return f"{100 * v:.1f}"
+
+
+def print_metrics(metrics: dict[str, Any]) -> None:
+    print(
+        table(
+            [
+                [
+                    pct(metrics["czsl_acc"]),
+                    pct(metrics["gzsl_u"]),
+                    pct(metrics["gzsl_s"]),
+                    pct(metrics["gzsl_h"]),
+                    f"{metrics['gamma']:.3f}",
+                    metrics["selection"],
+                    str(metrics["epoch"]),
+                ]
+            ],
+            ["CZSL", "U", "S", "H", "γ", "selection", "epoch"],
+        )
+    )
+    print(f"selection: {metrics.get('selection_detail', metrics['selection'])}")
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    if args.help_config:
+        print(describe_fields())
+        return 0
+    overrides = list(args.overrides)
+    if args.deterministic:
+        overrides.append("train.deterministic=true")
+    cfg = load_config(args.config, overrides)
+    out = args.out or Path("runs") / f"{cfg.name}-{cfg.train.selection}-seed{cfg.train.seed}"
+    metrics = train(cfg, out, resume=args.resume)
+    print(f"\nrun folder: {out}")
+    print_metrics(metrics)
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    metrics = evaluate_checkpoint(args.checkpoint, gamma=args.gamma, data=args.data)
+    if args.json:
+        print(
+            json.dumps(
+                {k: v for k, v in metrics.items() if not isinstance(v, np.ndarray)}, indent=2
+            )
+        )
+    else:
+        print_metrics(metrics)
+    return 0

@@ -1,0 +1,1 @@
+"""Training and evaluation: the run loop, checkpoints, run folders, distributed helpers."""

@@ -1,0 +1,151 @@
+"""Evaluation (spec §4): scores over all classes, CZSL, GZSL U/S/H at γ, the γ curve, uncertainty."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from crest.data.dataset import FeatureDataset, feature_loader
+from crest.engine.device import autocast
+from crest.metrics import czsl_accuracy, gzsl, seen_unseen_curve
+from crest.models.crest import CrestModel
+
+
+@dataclass
+class Outputs:
+    """Per-sample outputs of a model on some rows (numpy, on CPU)."""
+
+    logits: np.ndarray  # (N, C) uncalibrated f·Zᵀ
+    labels: np.ndarray  # (N,)
+    uncertainty: np.ndarray  # (N,) fused u over the classes in play
+    rows: np.ndarray  # (N,) file rows
+
+
+@torch.no_grad()
+def collect_outputs(
+    model: CrestModel,
+    path: str | Path,
+    rows: np.ndarray,
+    labels: np.ndarray,
+    device: torch.device,
+    batch_size: int = 256,
+    precision: str = "fp32",
+    classes: np.ndarray | None = None,
+    num_workers: int = 0,
+) -> Outputs:
+    """Run ``model`` over file rows; uncertainty is computed over ``classes`` (default: all)."""
+    was_training = model.training
+    model.eval()
+    data = FeatureDataset(path, rows, labels=labels)
+    loader = feature_loader(
+        data,
+        batch_size=batch_size,
+        shuffle=False,
+        num_workers=num_workers,
+        pin_memory=device.type == "cuda",
+    )
+    logits, unc, ys = [], [], []
+    for x, y in loader:
+        with autocast(device, precision):
+            out = model(x.to(device, non_blocking=True))
+        logits.append(out.logits.float().cpu())
+        # uncertainty over the classes in play only (e.g. train ∪ validation classes in the val protocol)
+        unc.append(
+            (out.uncertainty if classes is None else _uncertainty(out, classes)).float().cpu()
+        )
+        ys.append(y)
+    model.train(was_training)
+    return Outputs(
+        logits=torch.cat(logits).numpy() if logits else np.zeros((0, model.class_matrix.shape[0])),
+        labels=torch.cat(ys).numpy() if ys else np.zeros(0, dtype=np.int64),
+        uncertainty=torch.cat(unc).numpy() if unc else np.zeros(0),
+        rows=np.asarray(rows),
+    )
+
+
+def _uncertainty(out: Any, classes: np.ndarray) -> torch.Tensor:
+    alpha = out.alpha.float()[:, torch.as_tensor(classes, device=out.alpha.device)]
+    return alpha.shape[1] / alpha.sum(dim=1)
+
+
+def zsl_metrics(
+    seen_out: Outputs, unseen_out: Outputs, seen: np.ndarray, unseen: np.ndarray, gamma: float
+) -> dict[str, float]:
+    """CZSL, GZSL U/S/H at γ, AUSUC and the γ of best H, mean uncertainty on seen/unseen samples."""
+    g = gzsl(
+        seen_out.logits, seen_out.labels, unseen_out.logits, unseen_out.labels, seen, unseen, gamma
+    )
+    curve = seen_unseen_curve(
+        seen_out.logits, seen_out.labels, unseen_out.logits, unseen_out.labels, seen, unseen
+    )
+    return {
+        "czsl_acc": czsl_accuracy(unseen_out.logits, unseen_out.labels, unseen),
+        "gzsl_u": g.unseen,
+        "gzsl_s": g.seen,
+        "gzsl_h": g.harmonic,
+        "gamma": float(gamma),
+        "ausuc": curve.ausuc,
+        "best_gamma": curve.best_gamma,
+        "best_gamma_h": curve.best_harmonic,
+        "uncertainty_seen": float(np.mean(seen_out.uncertainty))
+        if len(seen_out.uncertainty)
+        else float("nan"),
+        "uncertainty_unseen": float(np.mean(unseen_out.uncertainty))
+        if len(unseen_out.uncertainty)
+        else float("nan"),
+    }
+
+
+def evaluate_checkpoint(
+    checkpoint: str | Path,
+    gamma: float | None = None,
+    data: str | Path | None = None,
+    device: str = "auto",
+) -> dict[str, Any]:
+    """Test metrics of a saved model: CZSL, GZSL at γ (given, else the run's), AUSUC, uncertainty."""
+    from crest.config import config_from_dict
+    from crest.data.h5 import read_benchmark
+    from crest.engine.checkpoint import load_checkpoint
+    from crest.engine.device import choose_device
+    from crest.models import build_model
+
+    state = load_checkpoint(checkpoint)
+    cfg = config_from_dict(state["config"])
+    path = Path(data) if data is not None else Path(state["data"])
+    bench = read_benchmark(path)
+    assert bench.feature_shape is not None
+    dev = choose_device(device)
+    model = build_model(cfg.model, bench.feature_shape[0], bench.w2v_att, bench.class_matrix()).to(
+        dev
+    )
+    model.load_state_dict(state["model"])
+    selection = state.get("selection_state", {})
+    if gamma is None:
+        gamma = (
+            float(selection.get("val_gamma", cfg.eval.gamma))
+            if cfg.train.selection == "val"
+            else cfg.eval.gamma
+        )
+        how = "the run's γ"
+    else:
+        how = "γ given on the command line"
+    common: dict[str, Any] = {
+        "device": dev,
+        "batch_size": cfg.eval.batch_size,
+        "precision": cfg.train.precision,
+    }
+    seen_out = collect_outputs(model, path, bench.splits["test_seen"], bench.labels, **common)
+    unseen_out = collect_outputs(model, path, bench.splits["test_unseen"], bench.labels, **common)
+    metrics: dict[str, Any] = zsl_metrics(
+        seen_out, unseen_out, bench.seen_classes, bench.unseen_classes, gamma
+    )
+    metrics.update(
+        selection=f"checkpoint ({state.get('phase', 'final')} phase)",
+        epoch=int(state["epoch"]),
+        selection_detail=f"epoch {state['epoch']} as saved in {Path(checkpoint).name}; {how} ({gamma:g})",
+    )
+    return metrics

@@ -1,0 +1,336 @@
+"""The training loop: phases (validation protocol, final training), per-epoch evaluation,
+atomic checkpoints every epoch, exact resume, rank-0-only side effects under torchrun."""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+
+from crest.config import Config, config_from_dict
+from crest.data.benchmark import Benchmark, validation_protocol
+from crest.data.dataset import FeatureDataset, feature_loader
+from crest.data.h5 import read_benchmark
+from crest.data.worlds import default_world
+from crest.engine import distributed as D
+from crest.engine.checkpoint import load_checkpoint, save_checkpoint
+from crest.engine.device import (
+    autocast,
+    choose_device,
+    epoch_seed,
+    seed_everything,
+    set_deterministic,
+)
+from crest.engine.evaluate import collect_outputs, zsl_metrics
+from crest.engine.run_folder import RunFolder
+from crest.engine.samplers import EpochShuffle, PKBatchSampler
+from crest.engine.selection import choose_val_epoch, final_metrics
+from crest.errors import CrestError
+from crest.losses import CrestLoss
+from crest.models import CrestModel, build_model
+
+log = logging.getLogger(__name__)
+UNCERTAINTY_BINS = 20
+
+
+@dataclass(frozen=True)
+class Task:
+    """What one phase trains on and is scored on (file rows and class ids)."""
+
+    phase: str  # "val": the validation protocol; "final": trainval, scored on test
+    train_rows: np.ndarray
+    seen: np.ndarray
+    unseen: np.ndarray
+    eval_seen: np.ndarray
+    eval_unseen: np.ndarray
+    eval_split: str  # "validation" or "test"
+
+
+def resolve_data(cfg: Config) -> Path:
+    return Path(cfg.data.path) if cfg.data.path else default_world()
+
+
+def model_for(cfg: Config, bench: Benchmark) -> CrestModel:
+    assert bench.feature_shape is not None
+    return build_model(cfg.model, bench.feature_shape[0], bench.w2v_att, bench.class_matrix())
+
+
+class Trainer:
+    def __init__(self, cfg: Config, out_dir: str | Path, resume: bool = False) -> None:
+        self.cfg = cfg
+        self.folder = RunFolder(out_dir)
+        self.resume_state: dict[str, Any] | None = None
+        if resume:
+            path = self.folder.checkpoints / "last.pt"
+            if path.exists():
+                self.resume_state = load_checkpoint(path)
+                self.cfg = config_from_dict(self.resume_state["config"])
+            else:
+                log.warning("no checkpoint at %s: starting from scratch", path)
+        self.device = choose_device(self.cfg.train.device)
+        self.dist = D.init_distributed(self.device.type)
+        set_deterministic(self.cfg.train.deterministic)
+        # rank 0 may have to generate the default world first; the others take its path
+        local = str(resolve_data(self.cfg)) if self.dist.is_main else ""
+        self.data_path = Path(str(D.broadcast_object(self.dist, local)))
+        self.bench = read_benchmark(self.data_path)
+        self.history: list[dict[str, Any]] = (
+            list(self.resume_state["history"]) if self.resume_state else []
+        )
+        self.selection_state: dict[str, Any] = (
+            dict(self.resume_state.get("selection_state", {})) if self.resume_state else {}
+        )
+
+    # ---- tasks ---------------------------------------------------------------------------
+    def final_task(self) -> Task:
+        b = self.bench
+        return Task(
+            "final",
+            b.splits["trainval"],
+            b.seen_classes,
+            b.unseen_classes,
+            b.splits["test_seen"],
+            b.splits["test_unseen"],
+            "test",
+        )
+
+    def val_task(self) -> Task:
+        p = validation_protocol(self.bench, seed=self.cfg.train.seed)
+        return Task(
+            "val", p.fit, p.seen_classes, p.unseen_classes, p.val_seen, p.val_unseen, "validation"
+        )
+
+    # ---- the run -------------------------------------------------------------------------
+    def run(self) -> dict[str, Any]:
+        cfg = self.cfg
+        if self.dist.is_main:
+            self.folder.prepare(cfg, self.device)
+        D.barrier(self.dist)
+        selection = cfg.train.selection
+        if selection == "val":
+            if "val_epoch" not in self.selection_state:
+                self.train_phase(self.val_task(), cfg.train.epochs)
+                epoch, gamma, h = choose_val_epoch(self.history)
+                self.selection_state = {"val_epoch": epoch, "val_gamma": gamma, "val_h": h}
+                self.resume_state = None  # the final phase starts from scratch
+                if self.dist.is_main:
+                    self.folder.write_json("val_selection.json", self.selection_state)
+                    log.info(
+                        "validation chose epoch %d and γ=%.3f (val H %.1f%%)", epoch, gamma, 100 * h
+                    )
+            epochs, gamma = (
+                int(self.selection_state["val_epoch"]),
+                float(self.selection_state["val_gamma"]),
+            )
+        else:
+            epochs, gamma = cfg.train.epochs, cfg.eval.gamma
+        self.train_phase(self.final_task(), epochs, gamma=gamma)
+        metrics = final_metrics(self.history, selection, gamma)
+        metrics["data"] = str(self.data_path)
+        if self.dist.is_main:
+            self.folder.write_metrics(metrics)
+        D.cleanup(self.dist)
+        return metrics
+
+    def train_phase(self, task: Task, epochs: int, gamma: float | None = None) -> None:
+        cfg, dev = self.cfg, self.device
+        gamma = cfg.eval.gamma if gamma is None else gamma
+        seed_everything(epoch_seed(cfg.train.seed, 0))
+        model = model_for(cfg, self.bench).to(dev)
+        optimizer = torch.optim.Adam(
+            model.parameters(), lr=cfg.train.lr, weight_decay=cfg.train.weight_decay
+        )
+        start = 1
+        state = self.resume_state
+        if state is not None and state.get("phase") == task.phase:
+            model.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+            start = int(state["epoch"]) + 1
+            log.info("resuming %s phase at epoch %d", task.phase, start)
+        net: torch.nn.Module = model
+        if self.dist.enabled:
+            net = DistributedDataParallel(
+                model, device_ids=[dev.index] if dev.type == "cuda" else None
+            )
+        criterion = CrestLoss(
+            cfg.loss, torch.as_tensor(task.seen), torch.as_tensor(task.unseen), cfg.model.fusion
+        ).to(dev)
+        loader, sampler = self._loader(task)
+        for epoch in range(start, epochs + 1):
+            entry = self._train_epoch(
+                net, model, optimizer, criterion, loader, sampler, task, epoch, epochs
+            )
+            if epoch % max(1, cfg.train.eval_every) == 0 or epoch == epochs:
+                if self.dist.is_main:
+                    entry.update(self._evaluate(model, task, gamma))
+                entry = dict(D.broadcast_object(self.dist, entry))  # type: ignore[call-overload]
+            self.history.append(entry)
+            if self.dist.is_main:
+                self._checkpoint(model, optimizer, task, epoch, entry)
+                self.folder.write_history(self.history)
+                log.info(_epoch_line(entry, epochs))
+            D.barrier(self.dist)
+
+    def _loader(self, task: Task) -> tuple[DataLoader, Any]:
+        cfg = self.cfg
+        data = FeatureDataset(self.data_path, task.train_rows, labels=self.bench.labels)
+        batch = D.per_rank_batch(cfg.train.batch_size, self.dist)
+        common = {
+            "num_workers": cfg.data.num_workers,
+            "pin_memory": self.device.type == "cuda",
+            "persistent_workers": cfg.data.num_workers > 0,
+        }
+        if cfg.data.sampler == "pk":
+            pk = PKBatchSampler(
+                data.labels, batch, cfg.data.pk_images, cfg.train.seed + 7919 * self.dist.rank
+            )
+            return feature_loader(data, batch_sampler=pk, **common), pk
+        shuffle = EpochShuffle(len(data), cfg.train.seed, self.dist.rank, self.dist.world_size)
+        return feature_loader(
+            data, batch_size=batch, sampler=shuffle, drop_last=len(shuffle) > batch, **common
+        ), shuffle
+
+    def _train_epoch(
+        self,
+        net: torch.nn.Module,
+        model: CrestModel,
+        optimizer: torch.optim.Optimizer,
+        criterion: CrestLoss,
+        loader: DataLoader,
+        sampler: Any,
+        task: Task,
+        epoch: int,
+        epochs: int,
+    ) -> dict[str, Any]:
+        cfg, dev = self.cfg, self.device
+        sampler.set_epoch(epoch)
+        torch.manual_seed(
+            epoch_seed(cfg.train.seed, epoch, self.dist.rank)
+        )  # dropout of this epoch
+        net.train()
+        steps = (
+            len(loader)
+            if cfg.train.max_steps_per_epoch <= 0
+            else min(len(loader), cfg.train.max_steps_per_epoch)
+        )
+        sums: dict[str, float] = {}
+        seen_samples, start = 0, time.perf_counter()
+        bar = tqdm(
+            total=steps,
+            desc=f"{task.phase} epoch {epoch}/{epochs}",
+            unit="step",
+            leave=False,
+            disable=None if self.dist.is_main else True,
+        )
+        for step, (x, y) in enumerate(loader):
+            if step >= steps:
+                break
+            x, y = x.to(dev, non_blocking=True), y.to(dev, non_blocking=True)
+            with autocast(dev, cfg.train.precision):
+                out = net(x)
+            loss, terms = criterion(out, y, epoch - 1, model)
+            if not math.isfinite(loss.item()):
+                raise CrestError(
+                    f"non-finite loss at {task.phase} epoch {epoch} step {step}: {terms}"
+                )
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            for k, v in terms.items():
+                sums[k] = sums.get(k, 0.0) + v
+            sums["total"] = sums.get("total", 0.0) + loss.item()
+            seen_samples += len(y)
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss.item():.3f}")
+        bar.close()
+        elapsed = time.perf_counter() - start
+        losses = D.all_reduce_mean(self.dist, {k: v / max(1, steps) for k, v in sums.items()}, dev)
+        return {
+            "phase": task.phase,
+            "epoch": epoch,
+            "loss": losses,
+            "train_seconds": round(elapsed, 3),
+            "samples_per_s": round(seen_samples * self.dist.world_size / max(elapsed, 1e-9), 1),
+        }
+
+    def _evaluate(self, model: CrestModel, task: Task, gamma: float) -> dict[str, Any]:
+        cfg, b = self.cfg, self.bench
+        play = np.concatenate([task.seen, task.unseen])
+        classes = None if len(play) == b.num_classes else play
+        common: dict[str, Any] = {
+            "device": self.device,
+            "batch_size": cfg.eval.batch_size,
+            "precision": cfg.train.precision,
+            "classes": classes,
+        }
+        seen_out = collect_outputs(model, self.data_path, task.eval_seen, b.labels, **common)
+        unseen_out = collect_outputs(model, self.data_path, task.eval_unseen, b.labels, **common)
+        metrics: dict[str, Any] = zsl_metrics(seen_out, unseen_out, task.seen, task.unseen, gamma)
+        edges = np.linspace(0.0, 1.0, UNCERTAINTY_BINS + 1)
+        metrics["uncertainty_hist_seen"] = np.histogram(seen_out.uncertainty, edges)[0].tolist()
+        metrics["uncertainty_hist_unseen"] = np.histogram(unseen_out.uncertainty, edges)[0].tolist()
+        metrics["eval_split"] = task.eval_split
+        return metrics
+
+    def _checkpoint(
+        self,
+        model: CrestModel,
+        optimizer: torch.optim.Optimizer,
+        task: Task,
+        epoch: int,
+        entry: dict[str, Any],
+    ) -> None:
+        state = {
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "epoch": epoch,
+            "phase": task.phase,
+            "config": self.cfg.to_dict(),
+            "history": self.history,
+            "selection_state": self.selection_state,
+            "seen_classes": task.seen.tolist(),
+            "unseen_classes": task.unseen.tolist(),
+            "data": str(self.data_path),
+        }
+        ckpt = self.folder.checkpoints
+        save_checkpoint(ckpt / "last.pt", state)
+        if task.phase == "val" and "best_gamma_h" in entry:
+            best = [e for e in self.history if e.get("phase") == "val" and "best_gamma_h" in e]
+            if entry["best_gamma_h"] >= max(e["best_gamma_h"] for e in best):
+                save_checkpoint(ckpt / "best_val.pt", state)
+        if (
+            task.phase == "final"
+            and self.cfg.train.selection == "test-oracle"
+            and "gzsl_h" in entry
+        ):
+            done = [e for e in self.history if e.get("phase") == "final" and "gzsl_h" in e]
+            if entry["gzsl_h"] >= max(e["gzsl_h"] for e in done):
+                save_checkpoint(ckpt / "best_h_test_oracle.pt", state)
+            if entry["czsl_acc"] >= max(e["czsl_acc"] for e in done):
+                save_checkpoint(ckpt / "best_czsl_test_oracle.pt", state)
+
+
+def _epoch_line(entry: dict[str, Any], epochs: int) -> str:
+    text = f"[{entry['phase']}] epoch {entry['epoch']}/{epochs} loss {entry['loss'].get('total', float('nan')):.4f}"
+    if "czsl_acc" in entry:
+        pct = {k: 100 * entry[k] for k in ("czsl_acc", "gzsl_u", "gzsl_s", "gzsl_h")}
+        text += (
+            f" | {entry['eval_split']}: CZSL {pct['czsl_acc']:.1f} U {pct['gzsl_u']:.1f} S {pct['gzsl_s']:.1f}"
+            f" H {pct['gzsl_h']:.1f} (γ={entry['gamma']:.2f}) u_seen {entry['uncertainty_seen']:.3f}"
+            f" u_unseen {entry['uncertainty_unseen']:.3f}"
+        )
+    return text + f" | {entry['samples_per_s']:.0f} samples/s"
+
+
+def train(cfg: Config, out_dir: str | Path, resume: bool = False) -> dict[str, Any]:
+    """Train CREST as configured; returns the metrics written to ``out_dir/metrics.json``."""
+    return Trainer(cfg, out_dir, resume=resume).run()

@@ -1,0 +1,86 @@
+"""Groups of runs: Table 2 ablations over seeds, and parameter sweeps. Resumable: a run whose
+``metrics.json`` exists is not repeated."""
+
+from __future__ import annotations
+
+import json
+import logging
+import statistics
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from crest.config import ABLATIONS, Config, apply_overrides, config_from_dict
+
+log = logging.getLogger(__name__)
+METRIC_KEYS = ("czsl_acc", "gzsl_u", "gzsl_s", "gzsl_h")
+
+
+@dataclass
+class RunResult:
+    label: str
+    seed: int
+    folder: Path
+    metrics: dict[str, Any]
+
+
+def run_once(
+    cfg: Config, folder: Path, trainer: Callable[[Config, Path], dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """Train ``cfg`` into ``folder`` unless it already finished there; resume a cut-off run."""
+    done = folder / "metrics.json"
+    if done.exists():
+        return dict(json.loads(done.read_text()))
+    if trainer is None:
+        from crest.engine.train import train
+
+        resume = (folder / "checkpoints" / "last.pt").exists()
+        return train(cfg, folder, resume=resume)
+    return trainer(cfg, folder)
+
+
+def ablate(
+    base: Config,
+    out: Path,
+    rows: list[str] | None = None,
+    seeds: list[int] | None = None,
+    trainer: Callable[[Config, Path], dict[str, Any]] | None = None,
+) -> list[RunResult]:
+    """Every Table 2 row (default: all) for every seed, each in ``out/<row>/seed<N>``."""
+    results = []
+    for row in rows or list(ABLATIONS):
+        if row not in ABLATIONS:
+            raise ValueError(
+                f"unknown ablation row '{row}'; expected one of {', '.join(ABLATIONS)}"
+            )
+        for seed in seeds or [0, 1, 2]:
+            cfg = apply_overrides(
+                config_from_dict(base.to_dict()), [*ABLATIONS[row], f"train.seed={seed}"]
+            )
+            folder = out / row.replace("=", "_") / f"seed{seed}"
+            log.info("ablation %s seed %d → %s", row, seed, folder)
+            results.append(RunResult(row, seed, folder, run_once(cfg, folder, trainer)))
+    return results
+
+
+def mean_std(values: list[float]) -> tuple[float, float]:
+    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
+
+
+def summary_table(results: list[RunResult], label_header: str = "row") -> str:
+    """Markdown: one line per label, mean ± std (in %) of CZSL, U, S, H over its seeds."""
+    labels = list(dict.fromkeys(r.label for r in results))
+    header = f"| {label_header} | seeds | CZSL | U | S | H | selection |\n|---|---|---|---|---|---|---|\n"
+    lines = []
+    for label in labels:
+        group = [r for r in results if r.label == label]
+        cells = []
+        for key in METRIC_KEYS:
+            m, s = mean_std([100 * r.metrics[key] for r in group])
+            cells.append(f"{m:.1f} ± {s:.1f}")
+        selection = sorted({str(r.metrics.get("selection", "?")) for r in group})
+        lines.append(
+            f"| {label} | {len(group)} | " + " | ".join(cells) + f" | {', '.join(selection)} |"
+        )
+    return header + "\n".join(lines) + "\n"

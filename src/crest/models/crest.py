@@ -1,0 +1,165 @@
+"""The CREST model (spec §1) and its one factory, :func:`build_model`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from crest.config import ModelConfig
+from crest.evidential import (
+    conflict_degree,
+    evidence_from_logits,
+    fuse_average,
+    fuse_dempster,
+    opinion,
+)
+from crest.features import to_regions
+from crest.models.geometry import GeometryBias
+from crest.models.grounding import AttributeGrounding, VisualGrounding
+from crest.models.pattern_bank import MetaPatternBank
+
+
+@dataclass
+class CrestOutput:
+    """Everything one forward pass gives; explainability reads these, no second code path.
+
+    Per-branch fields are None when the branch is switched off. Class-level fields cover the
+    classes of the class matrix used in the call (all classes by default).
+    """
+
+    embedding: torch.Tensor  # f = μ ã^A + (1 − μ) a^V  (B, A)
+    logits: torch.Tensor  # f Zᵀ  (B, C), uncalibrated (γ is added by evaluation)
+    scores_vgt: torch.Tensor | None  # a^V (B, A)
+    scores_agt: torch.Tensor | None  # ã^A (B, A), after the bank
+    scores_agt_raw: torch.Tensor | None  # a^A (B, A), before the bank
+    logits_vgt: torch.Tensor | None  # s^V (B, C)
+    logits_agt: torch.Tensor | None  # s^A (B, C)
+    attention: torch.Tensor | None  # VGT attribute→region weights (B, A, R)
+    region_relevance: torch.Tensor | None  # AGT s_r (B, R)
+    bank_query: torch.Tensor | None  # Q (B, d_p)
+    alpha_vgt: torch.Tensor | None  # Dirichlet parameters per branch (B, C)
+    alpha_agt: torch.Tensor | None
+    alpha: torch.Tensor  # fused (B, C)
+    uncertainty: torch.Tensor  # fused u = K/S (B,)
+    uncertainty_vgt: torch.Tensor | None
+    uncertainty_agt: torch.Tensor | None
+    conflict: torch.Tensor | None  # c (B,) when both branches are on
+
+
+class CrestModel(nn.Module):
+    class_matrix: torch.Tensor  # Z (C, A), a buffer: moves with the model, saved in checkpoints
+
+    def __init__(
+        self,
+        cfg: ModelConfig,
+        feature_dim: int,
+        attribute_vectors: np.ndarray,
+        class_matrix: np.ndarray,
+    ) -> None:
+        super().__init__()
+        if not (cfg.use_vgt or cfg.use_agt):
+            raise ValueError("at least one of model.use_vgt and model.use_agt must be true")
+        self.cfg = cfg
+        vectors = torch.as_tensor(np.asarray(attribute_vectors), dtype=torch.float32)
+        num_attributes, word_dim = vectors.shape
+        # V: initialised L2-normalised, trainable (an all-zero row, as SUN has one, stays zero at init)
+        self.attribute_vectors = nn.Parameter(F.normalize(vectors, dim=-1))
+        self.register_buffer(
+            "class_matrix", torch.as_tensor(np.asarray(class_matrix), dtype=torch.float32)
+        )
+        self.region_embed = nn.Linear(feature_dim, cfg.d)
+        self.attribute_embed = nn.Linear(word_dim, cfg.d)
+        geometry = cfg.encoder == "geometry"
+        self.vgt = (
+            VisualGrounding(cfg.d, cfg.d_ff, cfg.dropout, word_dim, cfg.attribute_self_attention)
+            if cfg.use_vgt
+            else None
+        )
+        self.agt = AttributeGrounding(cfg.d, cfg.d_ff, cfg.dropout) if cfg.use_agt else None
+        self.bank = (
+            MetaPatternBank(num_attributes, cfg.bank_size, cfg.bank_dim, cfg.bank_topk)
+            if cfg.use_agt and cfg.use_bank
+            else None
+        )
+        self.geometry_vgt = GeometryBias() if geometry and cfg.use_vgt else None
+        self.geometry_agt = GeometryBias() if geometry and cfg.use_agt else None
+        self.feature_dim = feature_dim
+
+    @property
+    def num_attributes(self) -> int:
+        return int(self.attribute_vectors.shape[0])
+
+    def forward(
+        self, feature_map: torch.Tensor, class_matrix: torch.Tensor | None = None
+    ) -> CrestOutput:
+        """``feature_map`` (B, D_v, h, w); ``class_matrix`` (C', A) overrides the stored Z."""
+        _, _, h, w = feature_map.shape
+        z = self.class_matrix if class_matrix is None else class_matrix
+        regions = self.region_embed(to_regions(feature_map))  # (B, R, d)
+        vectors = self.attribute_vectors
+        attributes = self.attribute_embed(vectors)  # (A, d), once per step
+        mu = self.cfg.mu
+        a_v = attention = a_a_raw = a_a = relevance = query = None
+        if self.vgt is not None:
+            bias = self.geometry_vgt(h, w) if self.geometry_vgt is not None else None
+            a_v, attention, _ = self.vgt(regions, attributes, vectors, bias)
+        if self.agt is not None:
+            bias = self.geometry_agt(h, w) if self.geometry_agt is not None else None
+            a_a_raw, relevance = self.agt(regions, attributes, bias)
+            a_a = a_a_raw
+            if self.bank is not None:
+                a_a, query = self.bank(a_a_raw)
+        if a_v is not None and a_a is not None:
+            embedding = mu * a_a + (1.0 - mu) * a_v
+        else:
+            embedding = a_v if a_v is not None else a_a
+        assert embedding is not None
+        zt = z.t().to(embedding.dtype)
+        logits_v = a_v @ zt if a_v is not None else None
+        logits_a = a_a @ zt if a_a is not None else None
+        alpha_v = evidence_from_logits(logits_v.float()) + 1.0 if logits_v is not None else None
+        alpha_a = evidence_from_logits(logits_a.float()) + 1.0 if logits_a is not None else None
+        conflict = None
+        alpha: torch.Tensor
+        if alpha_v is not None and alpha_a is not None:
+            fuse = fuse_dempster if self.cfg.fusion == "dempster" else fuse_average
+            alpha = fuse(alpha_v, alpha_a)
+            conflict = conflict_degree(alpha_v, alpha_a)
+        else:
+            single = alpha_v if alpha_v is not None else alpha_a
+            assert single is not None
+            alpha = single
+        return CrestOutput(
+            embedding=embedding,
+            logits=embedding @ zt,
+            scores_vgt=a_v,
+            scores_agt=a_a,
+            scores_agt_raw=a_a_raw,
+            logits_vgt=logits_v,
+            logits_agt=logits_a,
+            attention=attention,
+            region_relevance=relevance,
+            bank_query=query,
+            alpha_vgt=alpha_v,
+            alpha_agt=alpha_a,
+            alpha=alpha,
+            uncertainty=opinion(alpha).uncertainty.squeeze(-1),
+            uncertainty_vgt=opinion(alpha_v).uncertainty.squeeze(-1)
+            if alpha_v is not None
+            else None,
+            uncertainty_agt=opinion(alpha_a).uncertainty.squeeze(-1)
+            if alpha_a is not None
+            else None,
+            conflict=conflict,
+        )
+
+
+def build_model(
+    cfg: ModelConfig, feature_dim: int, attribute_vectors: np.ndarray, class_matrix: np.ndarray
+) -> CrestModel:
+    """The one factory: a CREST model for a benchmark's feature size, attribute vectors and Z."""
+    return CrestModel(cfg, feature_dim, attribute_vectors, class_matrix)

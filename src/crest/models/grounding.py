@@ -1,0 +1,67 @@
+"""The two grounding transformers (spec §1): VGT (attributes → regions) and AGT (regions → attributes)."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from crest.models.blocks import CrossAttentionBlock, SelfAttentionBlock
+
+
+class VisualGrounding(nn.Module):
+    """VGT: attribute queries attend to encoded regions; a^V_i = v_iᵀ W_V f^V_i (Eq. 1–2)."""
+
+    def __init__(
+        self, d: int, d_ff: int, dropout: float, word_dim: int, attribute_self_attention: bool
+    ) -> None:
+        super().__init__()
+        self.encoder = SelfAttentionBlock(d, d_ff, dropout)
+        self.attribute_attention = (
+            SelfAttentionBlock(d, d_ff, dropout) if attribute_self_attention else None
+        )
+        self.decoder = CrossAttentionBlock(d, d_ff, dropout)
+        self.w_v = nn.Parameter(torch.randn(word_dim, d) / math.sqrt(d))  # W_V ∈ R^{D_w×d}
+
+    def forward(
+        self,
+        regions: torch.Tensor,
+        attributes: torch.Tensor,
+        vectors: torch.Tensor,
+        bias: torch.Tensor | None,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(scores a^V (B, A), attention (B, A, R), grounded features F^V (B, A, d))."""
+        u = self.encoder(regions, bias)
+        queries = attributes
+        if self.attribute_attention is not None:
+            queries = self.attribute_attention(attributes.unsqueeze(0)).squeeze(
+                0
+            )  # batch-independent
+        f, weights = self.decoder(queries, u, batch=regions.shape[0], return_weights=True)
+        assert weights is not None
+        projected = vectors @ self.w_v  # (A, d): W_Vᵀ v_i once per step
+        scores = (f * projected).sum(dim=-1)
+        return scores, weights, f
+
+
+class AttributeGrounding(nn.Module):
+    """AGT: encoded regions attend to attributes; a^A_i = Σ_r (h_rᵀ W_4 h_i) · (u_rᵀ W_1 g_r)."""
+
+    def __init__(self, d: int, d_ff: int, dropout: float) -> None:
+        super().__init__()
+        self.encoder = SelfAttentionBlock(d, d_ff, dropout)
+        self.decoder = CrossAttentionBlock(d, d_ff, dropout)
+        self.w1 = nn.Linear(d, d, bias=False)
+        self.w4 = nn.Linear(d, d, bias=False)
+
+    def forward(
+        self, regions: torch.Tensor, attributes: torch.Tensor, bias: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(scores a^A (B, A), region relevance s (B, R))."""
+        u = self.encoder(regions, bias)
+        g, _ = self.decoder(u, attributes, batch=regions.shape[0])
+        relevance = (self.w1(u) * g).sum(dim=-1)  # s_r = u_rᵀ W_1 g_r
+        # Σ_r s_r h_rᵀ W_4 h_i without materialising the (B, R, A) affinity E
+        pooled = torch.einsum("br,brd->bd", relevance, regions)
+        return self.w4(pooled) @ attributes.t(), relevance

@@ -1,0 +1,82 @@
+"""The CREST model: structure of the output, batch independence, geometry bias, the factory."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from crest.config import ModelConfig
+from crest.models import CrestModel, build_model
+from crest.models.geometry import GeometryBias, relative_geometry_embedding
+
+
+def _model(**kw) -> CrestModel:
+    torch.manual_seed(0)
+    cfg = ModelConfig(d=16, d_ff=32, dropout=0.0, bank_size=5, bank_dim=4, **kw)
+    rng = np.random.default_rng(0)
+    return build_model(cfg, 8, rng.normal(size=(6, 10)), np.abs(rng.normal(size=(9, 6))))
+
+
+def test_outputs_are_consistent():
+    model = _model().eval()
+    out = model(torch.rand(3, 8, 4, 4))
+    torch.testing.assert_close(out.attention.sum(-1), torch.ones(3, 6))
+    mu = model.cfg.mu
+    torch.testing.assert_close(out.embedding, mu * out.scores_agt + (1 - mu) * out.scores_vgt)
+    torch.testing.assert_close(out.logits, out.embedding @ model.class_matrix.t())
+    torch.testing.assert_close(out.logits_vgt, out.scores_vgt @ model.class_matrix.t())
+    # average fusion: fused alpha is the evidence average
+    torch.testing.assert_close(out.alpha, (out.alpha_vgt + out.alpha_agt) / 2)
+    assert (out.uncertainty > 0).all() and (out.uncertainty <= 1).all()
+    assert out.conflict is not None and (out.conflict >= 0).all()
+
+
+def test_no_sample_sees_another():
+    model = _model().eval()
+    x = torch.rand(5, 8, 3, 3)
+    together = model(x).logits
+    alone = torch.cat([model(x[i : i + 1]).logits for i in range(5)])
+    torch.testing.assert_close(together, alone, rtol=1e-5, atol=1e-5)
+
+
+def test_class_matrix_can_be_replaced_at_call_time():
+    model = _model().eval()
+    x = torch.rand(2, 8, 3, 3)
+    z_new = torch.rand(4, 6)
+    out = model(x, class_matrix=z_new)
+    assert out.logits.shape == (2, 4) and out.alpha.shape == (2, 4)
+    torch.testing.assert_close(out.logits, out.embedding @ z_new.t())
+
+
+def test_geometry_bias_depends_on_the_grid_only_and_is_cached():
+    emb = relative_geometry_embedding(3, 4)
+    assert emb.shape == (12, 12, 64)
+    bias = GeometryBias()
+    b1 = bias(3, 4)
+    assert b1.shape == (12, 12) and (b1 <= 0).all()
+    assert len(bias._cache) == 1
+    bias(3, 4)
+    assert len(bias._cache) == 1
+    bias(2, 2)
+    assert len(bias._cache) == 2
+
+
+def test_geometry_changes_the_encoder():
+    x = torch.rand(2, 8, 3, 3)
+    geo, plain = _model(encoder="geometry").eval(), _model(encoder="plain").eval()
+    assert not torch.allclose(geo(x).logits, plain(x).logits)
+
+
+def test_topk_bank_is_sparse():
+    model = _model(bank_topk=2).eval()
+    assert model.bank is not None
+    q = model.bank.query(torch.rand(3, 6))
+    logits = q @ model.bank.patterns.t()
+    kept = (logits >= logits.topk(2, dim=-1).values[..., -1:]).sum(-1)
+    assert (kept == 2).all()
+
+
+def test_both_branches_off_is_an_error():
+    with pytest.raises(ValueError, match=r"at least one of model\.use_vgt and model\.use_agt"):
+        _model(use_vgt=False, use_agt=False)

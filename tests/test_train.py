@@ -1,0 +1,175 @@
+"""Training end to end through the real CLI: run folder, checkpoints, resume after a kill, selection."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from crest.data.synthetic import WorldSpec, generate_default_world
+from crest.engine.checkpoint import load_checkpoint
+
+CREST = str(Path(sys.executable).with_name("crest"))
+SMALL_MODEL = [
+    "model.d=16",
+    "model.d_ff=32",
+    "model.bank_size=8",
+    "model.bank_dim=4",
+    "model.dropout=0.1",
+    "train.batch_size=16",
+    "eval.batch_size=64",
+    "train.lr=0.003",
+]
+
+
+@pytest.fixture(scope="module")
+def train_world(tmp_path_factory):
+    spec = WorldSpec(
+        seed=1,
+        classes=12,
+        unseen=3,
+        val_classes=2,
+        parts=3,
+        values=4,
+        families=3,
+        images_min=16,
+        images_max=20,
+        grid=3,
+        feature_dim=16,
+        word_dim=20,
+    )
+    return generate_default_world(tmp_path_factory.mktemp("w") / "train.h5", spec)
+
+
+def crest(*args: str, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run([CREST, *args], capture_output=True, text=True, timeout=600, **kw)
+
+
+def sets(world: Path, *extra: str) -> list[str]:
+    out = []
+    for item in [f"data.path={world}", *SMALL_MODEL, *extra]:
+        out += ["--set", item]
+    return out
+
+
+def test_train_writes_a_complete_run_folder(train_world, tmp_path):
+    run = tmp_path / "run"
+    res = crest("train", *sets(train_world, "train.epochs=2"), "--out", str(run))
+    assert res.returncode == 0, res.stderr
+    assert "| CZSL |" in res.stdout and "final epoch (2), no selection; γ fixed at 2" in res.stdout
+    for name in ("config.yaml", "env.json", "metrics.jsonl", "metrics.json", "checkpoints/last.pt"):
+        assert (run / name).is_file(), name
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert {"czsl_acc", "gzsl_u", "gzsl_s", "gzsl_h", "gamma", "selection", "epoch"} <= set(metrics)
+    assert metrics["selection"] == "final" and metrics["epoch"] == 2 and metrics["gamma"] == 2.0
+    lines = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [e["epoch"] for e in lines] == [1, 2]
+    for e in lines:
+        assert {"ce", "sc", "vicl", "digs", "edl", "total"} <= set(e["loss"])
+        assert {
+            "czsl_acc",
+            "gzsl_u",
+            "gzsl_s",
+            "gzsl_h",
+            "uncertainty_seen",
+            "uncertainty_unseen",
+        } <= set(e)
+    env = json.loads((run / "env.json").read_text())
+    assert {"crest_version", "git_commit", "torch_version", "device"} <= set(env)
+    state = load_checkpoint(run / "checkpoints" / "last.pt")  # weights_only=True inside
+    assert state["epoch"] == 2 and state["config"]["train"]["epochs"] == 2
+    assert "train:" in (run / "config.yaml").read_text()
+    # crest eval reproduces the run's final numbers from the checkpoint
+    ev = crest("eval", str(run / "checkpoints" / "last.pt"), "--json")
+    assert ev.returncode == 0, ev.stderr
+    got = json.loads(ev.stdout)
+    for key in ("czsl_acc", "gzsl_u", "gzsl_s", "gzsl_h"):
+        assert got[key] == pytest.approx(metrics[key], abs=1e-9)
+    ev0 = crest("eval", str(run / "checkpoints" / "last.pt"), "--gamma", "0")
+    assert ev0.returncode == 0 and "γ given on the command line (0)" in ev0.stdout
+
+
+def test_resume_after_kill_matches_uninterrupted_run(train_world, tmp_path):
+    args = sets(train_world, "train.epochs=6", "train.batch_size=8")
+    full = tmp_path / "full"
+    assert crest("train", *args, "--deterministic", "--out", str(full)).returncode == 0
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen(
+        [CREST, "train", *args, "--deterministic", "--out", str(killed)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    history = killed / "metrics.jsonl"
+    deadline = time.time() + 300
+    while time.time() < deadline and not (
+        history.exists() and history.read_text().count("\n") >= 1
+    ):
+        time.sleep(0.02)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (killed / "metrics.json").exists(), "the run finished before it could be killed"
+    done = load_checkpoint(killed / "checkpoints" / "last.pt")["epoch"]
+    assert 1 <= done < 6
+    res = crest("train", "--resume", "--out", str(killed))
+    assert res.returncode == 0, res.stderr
+    a = json.loads((full / "metrics.json").read_text())
+    b = json.loads((killed / "metrics.json").read_text())
+    for key in ("czsl_acc", "gzsl_u", "gzsl_s", "gzsl_h", "epoch"):
+        assert a[key] == b[key], key
+    lines = [json.loads(x)["epoch"] for x in history.read_text().splitlines()]
+    assert lines == [1, 2, 3, 4, 5, 6]
+
+
+def test_val_selection_chooses_on_validation_then_retrains(train_world, tmp_path):
+    run = tmp_path / "val"
+    res = crest(
+        "train", *sets(train_world, "train.epochs=3", "train.selection=val"), "--out", str(run)
+    )
+    assert res.returncode == 0, res.stderr
+    chosen = json.loads((run / "val_selection.json").read_text())
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["selection"] == "val" and metrics["epoch"] == chosen["val_epoch"]
+    assert metrics["gamma"] == pytest.approx(chosen["val_gamma"])
+    assert "chosen on the validation classes" in metrics["selection_detail"]
+    phases = [json.loads(x)["phase"] for x in (run / "metrics.jsonl").read_text().splitlines()]
+    assert phases == ["val"] * 3 + ["final"] * chosen["val_epoch"]
+    val_entries = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()][:3]
+    assert all(e["eval_split"] == "validation" for e in val_entries)
+
+
+def test_test_oracle_is_labelled(train_world, tmp_path):
+    run = tmp_path / "oracle"
+    res = crest(
+        "train",
+        *sets(train_world, "train.epochs=3", "train.selection=test-oracle"),
+        "--out",
+        str(run),
+    )
+    assert res.returncode == 0, res.stderr
+    assert "TEST-ORACLE" in res.stdout
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["selection"] == "test-oracle" and "epoch_czsl" in metrics
+    assert (run / "checkpoints" / "best_h_test_oracle.pt").exists()
+    history = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    assert metrics["gzsl_h"] == max(e["gzsl_h"] for e in history)
+
+
+def test_checkpoint_never_runs_code(tmp_path):
+    class Evil:
+        def __reduce__(self):
+            return (os.system, (f"touch {tmp_path / 'pwned'}",))
+
+    path = tmp_path / "evil.pt"
+    torch.save({"model": Evil(), "config": {}, "epoch": 1}, path)
+    from crest.errors import DataError
+
+    with pytest.raises(DataError, match="not a readable crest checkpoint"):
+        load_checkpoint(path)
+    assert not (tmp_path / "pwned").exists()
