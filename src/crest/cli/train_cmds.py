@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -78,8 +79,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     cfg = load_config(args.config, overrides)
     out = args.out or Path("runs") / f"{cfg.name}-{cfg.train.selection}-seed{cfg.train.seed}"
     metrics = train(cfg, out, resume=args.resume)
-    print(f"\nrun folder: {out}")
-    print_metrics(metrics)
+    if int(os.environ.get("RANK", "0")) == 0:  # under torchrun only rank 0 speaks
+        print(f"\nrun folder: {out}")
+        print_metrics(metrics)
     return 0
 
 

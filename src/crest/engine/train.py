@@ -31,6 +31,7 @@ from crest.engine.device import (
     set_deterministic,
 )
 from crest.engine.evaluate import collect_outputs, zsl_metrics
+from crest.engine.report import write_report
 from crest.engine.run_folder import RunFolder
 from crest.engine.samplers import EpochShuffle, PKBatchSampler
 from crest.engine.selection import choose_val_epoch, final_metrics
@@ -138,6 +139,7 @@ class Trainer:
         metrics["data"] = str(self.data_path)
         if self.dist.is_main:
             self.folder.write_metrics(metrics)
+            write_report(self.folder.root, self.cfg.to_dict(), metrics, self.history)
         D.cleanup(self.dist)
         return metrics
 
