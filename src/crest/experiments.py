@@ -84,3 +84,31 @@ def summary_table(results: list[RunResult], label_header: str = "row") -> str:
             f"| {label} | {len(group)} | " + " | ".join(cells) + f" | {', '.join(selection)} |"
         )
     return header + "\n".join(lines) + "\n"
+
+
+#: Fig. 8 of the paper: the values each loss weight is swept over by default.
+DEFAULT_SWEEPS: dict[str, list[float]] = {
+    "loss.lambda_cal": [0.0, 0.05, 0.1, 0.2, 0.4, 0.8],
+    "loss.lambda_edl": [0.0, 0.0001, 0.001, 0.01, 0.1],
+}
+
+
+def sweep(
+    base: Config,
+    out: Path,
+    key: str,
+    values: list[Any],
+    seeds: list[int] | None = None,
+    trainer: Callable[[Config, Path], dict[str, Any]] | None = None,
+) -> list[RunResult]:
+    """Train ``base`` with ``key`` set to each value (and each seed), in ``out/<key>=<value>/seed<N>``."""
+    results = []
+    for value in values:
+        for seed in seeds or [0]:
+            cfg = apply_overrides(
+                config_from_dict(base.to_dict()), [f"{key}={value}", f"train.seed={seed}"]
+            )
+            folder = out / f"{key}={value}" / f"seed{seed}"
+            log.info("sweep %s=%s seed %d → %s", key, value, seed, folder)
+            results.append(RunResult(f"{value}", seed, folder, run_once(cfg, folder, trainer)))
+    return results

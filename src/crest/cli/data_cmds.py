@@ -7,7 +7,9 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
+from crest.cli.embed_cmd import add_embed_parser
 from crest.cli.output import human_bytes, print_json
+from crest.cli.stats_cmd import add_stats_parser
 from crest.data.h5 import read_benchmark
 from crest.data.synthetic import WorldSpec
 from crest.data.worlds import build_world
@@ -50,6 +52,9 @@ def register(sub: Any) -> None:
         kind = type(default) if default is not None else int
         synth.add_argument(flag, type=kind, default=default, help=f"(default: {default})")
     synth.set_defaults(func=cmd_synth)
+
+    add_embed_parser(data)
+    add_stats_parser(data)
 
 
 def print_summary(summary: dict[str, Any]) -> None:

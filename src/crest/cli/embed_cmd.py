@@ -20,6 +20,7 @@ from crest.data.word_vectors import (
 from crest.errors import DataError
 
 _SHOWN_OOV = 10
+_SHOWN_ZERO = 5
 
 
 def add_embed_parser(data_sub: Any) -> None:
@@ -102,8 +103,9 @@ def print_embedding_summary(emb: AttributeEmbedding, out: Path) -> None:
     print(f"OOV words   {len(oov)}" + (f" ({shown})" if oov else ""))
     zero = emb.zero_rows
     if zero:
-        listed = ", ".join(f"{i} '{emb.names[i]}'" for i in zero[:_SHOWN_OOV])
-        print(f"zero rows   {len(zero)}: {listed}")
+        listed = ", ".join(f"{i} '{emb.names[i]}'" for i in zero[:_SHOWN_ZERO])
+        more = ", ..." if len(zero) > _SHOWN_ZERO else ""
+        print(f"zero rows   {len(zero)} (all-zero vectors): {listed}{more}")
 
 
 def cmd_embed_attributes(args: argparse.Namespace) -> int:

@@ -161,15 +161,12 @@ class WordVectorTable:
 def _open_text(path: Path) -> Iterator[IO[str]]:
     if not path.exists():
         raise DataError(path, None, "file not found")
-    fh: IO[str] = (
-        gzip.open(path, "rt", encoding="utf-8")
-        if path.suffix == ".gz"
-        else path.open(encoding="utf-8")
-    )
-    try:
-        yield fh
-    finally:
-        fh.close()
+    if path.suffix == ".gz":
+        with gzip.open(path, "rt", encoding="utf-8") as gz:
+            yield gz
+    else:
+        with path.open(encoding="utf-8") as fh:
+            yield fh
 
 
 def _parse_header(path: Path, first: str) -> tuple[str, int | None]:
@@ -227,6 +224,8 @@ def read_word_vectors(path: str | Path, words: Iterable[str]) -> WordVectorTable
             "not a UTF-8 text word-vector file (a binary word2vec .bin? convert it to text, e.g. "
             f"gensim's save_word2vec_format(binary=False)): {exc}",
         ) from exc
+    except OSError as exc:  # a folder, a damaged .gz, a permission problem
+        raise DataError(path, None, f"cannot read the word-vector file: {exc}") from exc
     if dim is None:
         raise DataError(path, None, "empty file; expected GloVe or word2vec text vectors")
     return WordVectorTable(vectors=folded | exact, dim=dim, format=fmt, lines_read=n)
@@ -263,8 +262,8 @@ class AttributeEmbedding:
 
     @property
     def zero_rows(self) -> list[int]:
-        """Attributes whose words all lack a vector (their row is all zeros)."""
-        return [i for i, w in enumerate(self.words) if w and set(w) <= set(self.missing[i])]
+        """Rows that are all zeros (for word vectors: every word of the phrase lacks a vector)."""
+        return [int(i) for i in np.flatnonzero(~np.any(self.vectors, axis=1))]
 
     @property
     def oov_words(self) -> list[str]:
@@ -333,9 +332,6 @@ def _warn_about_gaps(emb: AttributeEmbedding) -> None:
             emb.names[i],
             emb.words[i],
         )
-    for i, words in enumerate(emb.words):
-        if not words:
-            log.warning("attribute %d '%s' has no words; its row is all zeros", i, emb.names[i])
     if emb.oov_words:
         log.info("%d words have no vector: %s", len(emb.oov_words), ", ".join(emb.oov_words[:10]))
 
@@ -378,16 +374,16 @@ def convert_vectors(path: str | Path, names: Sequence[str] | None = None) -> Att
     """Validate an existing ``.pkl``/``.npy`` attribute matrix (one row per name when given)."""
     vectors = load_attribute_vectors(path, None if names is None else len(names))
     labels = list(names) if names is not None else [f"attribute_{i}" for i in range(len(vectors))]
-    zero = [i for i in range(len(vectors)) if not np.any(vectors[i])]
-    for i in zero:
-        log.warning("%s: row %d ('%s') is all zeros", path, i, labels[i])
-    return AttributeEmbedding(
+    emb = AttributeEmbedding(
         vectors=vectors,
         names=labels,
         source=str(path),
         words=[[] for _ in labels],
         missing=[[] for _ in labels],
     )
+    for i in emb.zero_rows:  # kept: the model copes, but the user should know (SUN has one)
+        log.warning("%s: row %d ('%s') is all zeros", path, i, labels[i])
+    return emb
 
 
 def save_vectors(path: str | Path, vectors: np.ndarray) -> Path:

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from crest.calibration import accuracy_coverage, auroc, expected_calibration_error, reliability
 from crest.data.dataset import FeatureDataset, feature_loader
 from crest.engine.device import autocast
 from crest.metrics import czsl_accuracy, gzsl, seen_unseen_curve
@@ -23,6 +24,7 @@ class Outputs:
     labels: np.ndarray  # (N,)
     uncertainty: np.ndarray  # (N,) fused u over the classes in play
     rows: np.ndarray  # (N,) file rows
+    alpha: np.ndarray  # (N, C) fused Dirichlet parameters over all classes
 
 
 @torch.no_grad()
@@ -48,7 +50,7 @@ def collect_outputs(
         num_workers=num_workers,
         pin_memory=device.type == "cuda",
     )
-    logits, unc, ys = [], [], []
+    logits, unc, ys, alphas = [], [], [], []
     for x, y in loader:
         with autocast(device, precision):
             out = model(x.to(device, non_blocking=True))
@@ -58,12 +60,14 @@ def collect_outputs(
             (out.uncertainty if classes is None else _uncertainty(out, classes)).float().cpu()
         )
         ys.append(y)
+        alphas.append(out.alpha.float().cpu())
     model.train(was_training)
     return Outputs(
         logits=torch.cat(logits).numpy() if logits else np.zeros((0, model.class_matrix.shape[0])),
         labels=torch.cat(ys).numpy() if ys else np.zeros(0, dtype=np.int64),
         uncertainty=torch.cat(unc).numpy() if unc else np.zeros(0),
         rows=np.asarray(rows),
+        alpha=torch.cat(alphas).numpy() if alphas else np.zeros((0, model.class_matrix.shape[0])),
     )
 
 
@@ -72,17 +76,54 @@ def _uncertainty(out: Any, classes: np.ndarray) -> torch.Tensor:
     return alpha.shape[1] / alpha.sum(dim=1)
 
 
+def uncertainty_metrics(
+    seen_out: Outputs, unseen_out: Outputs, seen: np.ndarray, unseen: np.ndarray, gamma: float
+) -> tuple[dict[str, float], dict[str, list[float]]]:
+    """ECE of the fused probabilities α/S, AUROC of the fused uncertainty for unseen-vs-seen test
+    images, and the accuracy–coverage curve of the GZSL predictions at γ (most certain first)."""
+    play = np.concatenate([seen, unseen])
+    alpha = np.concatenate([seen_out.alpha, unseen_out.alpha])[:, play]
+    labels = np.concatenate([seen_out.labels, unseen_out.labels])
+    prob = alpha / alpha.sum(axis=1, keepdims=True)
+    conf, pred = prob.max(axis=1), play[prob.argmax(axis=1)]
+    u = np.concatenate([seen_out.uncertainty, unseen_out.uncertainty])
+    is_unseen = np.concatenate(
+        [np.zeros(len(seen_out.labels), bool), np.ones(len(unseen_out.labels), bool)]
+    )
+    logits = np.concatenate([seen_out.logits, unseen_out.logits])[:, play].astype(np.float64)
+    logits[:, len(seen) :] += gamma
+    gzsl_correct = play[logits.argmax(axis=1)] == labels
+    curve = accuracy_coverage(u, gzsl_correct)
+    conf_bins, acc_bins, counts = reliability(conf, pred == labels)
+    scalars = {
+        "ece": expected_calibration_error(conf, pred == labels),
+        "auroc_unseen": auroc(u, is_unseen),
+        "coverage_auc": curve.area,
+    }
+    curves = {
+        "coverage": curve.coverage.tolist(),
+        "coverage_accuracy": curve.accuracy.tolist(),
+        "reliability_confidence": np.nan_to_num(conf_bins, nan=-1.0).tolist(),
+        "reliability_accuracy": np.nan_to_num(acc_bins, nan=-1.0).tolist(),
+        "reliability_count": counts.tolist(),
+    }
+    return scalars, curves
+
+
 def zsl_metrics(
     seen_out: Outputs, unseen_out: Outputs, seen: np.ndarray, unseen: np.ndarray, gamma: float
-) -> dict[str, float]:
-    """CZSL, GZSL U/S/H at γ, AUSUC and the γ of best H, mean uncertainty on seen/unseen samples."""
+) -> dict[str, Any]:
+    """CZSL, GZSL U/S/H at γ, AUSUC and the γ of best H, mean uncertainty on seen/unseen samples,
+    ECE, unseen-vs-seen AUROC of the uncertainty and the accuracy–coverage area (and, under
+    ``curves``, the accuracy–coverage curve and the reliability diagram)."""
     g = gzsl(
         seen_out.logits, seen_out.labels, unseen_out.logits, unseen_out.labels, seen, unseen, gamma
     )
     curve = seen_unseen_curve(
         seen_out.logits, seen_out.labels, unseen_out.logits, unseen_out.labels, seen, unseen
     )
-    return {
+    scalars, curves = uncertainty_metrics(seen_out, unseen_out, seen, unseen, gamma)
+    return scalars | {"curves": curves} | {
         "czsl_acc": czsl_accuracy(unseen_out.logits, unseen_out.labels, unseen),
         "gzsl_u": g.unseen,
         "gzsl_s": g.seen,

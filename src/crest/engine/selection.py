@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-REPORTED = ("czsl_acc", "gzsl_u", "gzsl_s", "gzsl_h", "gamma", "ausuc")
+REPORTED = (
+    "czsl_acc",
+    "gzsl_u",
+    "gzsl_s",
+    "gzsl_h",
+    "gamma",
+    "ausuc",
+    "ece",
+    "auroc_unseen",
+    "coverage_auc",
+)
 
 
 def _evaluated(history: list[dict[str, Any]], phase: str) -> list[dict[str, Any]]:
@@ -28,7 +38,7 @@ def final_metrics(history: list[dict[str, Any]], selection: str, gamma: float) -
     if selection == "test-oracle":
         by_h = max(test, key=lambda e: (e["gzsl_h"], -e["epoch"]))
         by_czsl = max(test, key=lambda e: (e["czsl_acc"], -e["epoch"]))
-        out = {k: by_h[k] for k in REPORTED}
+        out = {k: by_h[k] for k in REPORTED if k in by_h}
         out["czsl_acc"] = by_czsl["czsl_acc"]
         out.update(
             selection="test-oracle",
@@ -41,7 +51,7 @@ def final_metrics(history: list[dict[str, Any]], selection: str, gamma: float) -
         )
         return out
     last = test[-1]
-    out = {k: last[k] for k in REPORTED}
+    out = {k: last[k] for k in REPORTED if k in last}
     out.update(selection=selection, epoch=int(last["epoch"]))
     if selection == "val":
         out["selection_detail"] = (

@@ -1,0 +1,235 @@
+"""Figures of a run, drawn headless (matplotlib Agg) and written atomically as PNG."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.figure import Figure
+
+from crest.atomic import atomic_path
+
+
+def save(fig: Figure, path: Path) -> Path:
+    with atomic_path(path, suffix=".png") as tmp:
+        fig.savefig(tmp, dpi=110, bbox_inches="tight", format="png")
+    plt.close(fig)
+    return path
+
+
+def short(name: str, width: int = 28) -> str:
+    """Attribute names such as ``has_wing_color::red`` shortened for a subplot title."""
+    text = name.replace("has_", "").replace("::", ": ").replace("_", " ")
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def attention_maps(path: Path, panels: list[dict[str, Any]], top_k: int) -> Path:
+    """One row per image: the image (or its feature grid) and the VGT attention of its top attributes.
+
+    Each panel dict: ``title``, ``attention`` (k, h, w), ``names`` (k,), ``scores`` (k,),
+    ``present`` (k,) bool or None, ``image`` (H, W, 3) array or None.
+    """
+    rows = len(panels)
+    fig, axes = plt.subplots(
+        rows, top_k + 1, figsize=(2.3 * (top_k + 1), 2.5 * rows), squeeze=False
+    )
+    for r, panel in enumerate(panels):
+        base = panel.get("image")
+        ax0 = axes[r, 0]
+        if base is not None:
+            ax0.imshow(base)
+        else:
+            ax0.imshow(panel["attention"].mean(0), cmap="gray")
+        ax0.set_title(panel["title"], fontsize=7)
+        ax0.axis("off")
+        h, w = panel["attention"].shape[1:]
+        for k in range(top_k):
+            ax = axes[r, k + 1]
+            ax.axis("off")
+            if k >= len(panel["names"]):
+                continue
+            att = panel["attention"][k]
+            if base is not None:
+                ax.imshow(base)
+                ax.imshow(
+                    att,
+                    cmap="jet",
+                    alpha=0.5,
+                    extent=(0, base.shape[1], base.shape[0], 0),
+                    interpolation="bilinear",
+                )
+            else:
+                ax.imshow(att, cmap="viridis", interpolation="nearest", extent=(0, w, h, 0))
+            mark = ""
+            if panel.get("present") is not None:
+                mark = " ✓" if panel["present"][k] else " ✗"
+            ax.set_title(
+                f"{short(panel['names'][k])}{mark}\nscore {panel['scores'][k]:.2f}", fontsize=7
+            )
+    fig.suptitle(
+        "VGT attribute→region attention (top attributes by VGT score; ✓ = present in the image)",
+        fontsize=9,
+    )
+    return save(fig, path)
+
+
+def uncertainty_densities(path: Path, history: list[dict[str, Any]]) -> Path | None:
+    """Fig. 6: densities of the fused uncertainty of seen and unseen test samples at a few epochs."""
+    entries = [e for e in history if "uncertainty_hist_seen" in e and e.get("eval_split") == "test"]
+    if not entries:
+        return None
+    picks = sorted({0, len(entries) // 2, len(entries) - 1})
+    fig, axes = plt.subplots(
+        1, len(picks), figsize=(4 * len(picks), 3.2), squeeze=False, sharey=True
+    )
+    for ax, i in zip(axes[0], picks, strict=True):
+        e = entries[i]
+        for key, label, color in (
+            ("uncertainty_hist_seen", "seen classes", "tab:blue"),
+            ("uncertainty_hist_unseen", "unseen classes", "tab:orange"),
+        ):
+            counts = np.asarray(e[key], dtype=float)
+            edges = np.linspace(0, 1, len(counts) + 1)
+            density = counts / max(counts.sum(), 1) / np.diff(edges)
+            ax.stairs(density, edges, label=label, color=color, fill=True, alpha=0.35)
+            ax.stairs(density, edges, color=color)
+        ax.set_title(f"epoch {e['epoch']}", fontsize=9)
+        ax.set_xlabel("fused uncertainty u = K/S")
+    axes[0, 0].set_ylabel("density")
+    axes[0, 0].legend(fontsize=8)
+    fig.suptitle("Uncertainty of test samples during training", fontsize=10, y=1.04)
+    return save(fig, path)
+
+
+def tsne_panels(
+    path: Path,
+    embeddings: dict[str, np.ndarray],
+    labels: np.ndarray,
+    unseen: set[int],
+    names: Sequence[str],
+) -> Path:
+    """Fig. 9: t-SNE of the VGT, AGT and fused embeddings; ● seen, ▲ unseen classes."""
+    from sklearn.manifold import TSNE
+
+    fig, axes = plt.subplots(
+        1, len(embeddings), figsize=(4.6 * len(embeddings), 4.4), squeeze=False
+    )
+    classes = list(dict.fromkeys(labels.tolist()))
+    colors = plt.get_cmap("tab20")(np.linspace(0, 1, max(len(classes), 1)))
+    for ax, (title, emb) in zip(axes[0], embeddings.items(), strict=True):
+        perplexity = float(min(30, max(5, len(emb) // 4)))
+        xy = TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=0).fit_transform(
+            emb
+        )
+        for ci, c in enumerate(classes):
+            sel = labels == c
+            ax.scatter(
+                xy[sel, 0], xy[sel, 1], s=9, color=colors[ci], marker="^" if c in unseen else "o"
+            )
+        ax.set_title(title, fontsize=10)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    handles = [
+        plt.Line2D([], [], marker="o", ls="", color="gray", label="seen class"),
+        plt.Line2D([], [], marker="^", ls="", color="gray", label="unseen class"),
+    ]
+    axes[0, 0].legend(handles=handles, fontsize=8, loc="best")
+    fig.suptitle(f"t-SNE of test embeddings, {len(classes)} classes (one colour each)", fontsize=10)
+    return save(fig, path)
+
+
+def gamma_curve(
+    path: Path,
+    seen: np.ndarray,
+    unseen: np.ndarray,
+    ausuc: float,
+    point: tuple[float, float],
+    gamma: float,
+    label: str,
+) -> Path:
+    """The seen–unseen accuracy curve over γ (Chao et al.) with its area and the γ used marked."""
+    fig, ax = plt.subplots(figsize=(4.6, 4.2))
+    ax.plot(
+        100 * unseen,
+        100 * seen,
+        color="tab:blue",
+        drawstyle="steps-post",
+        label=f"AUSUC = {100 * ausuc:.1f}",
+    )
+    ax.plot(
+        100 * point[0], 100 * point[1], "o", color="tab:red", label=f"γ = {gamma:.2f} ({label})"
+    )
+    ax.set_xlabel("U: unseen-class accuracy (%)")
+    ax.set_ylabel("S: seen-class accuracy (%)")
+    ax.set_xlim(0, 100)
+    ax.set_ylim(0, 100)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    ax.set_title("Seen–unseen accuracy as γ varies", fontsize=10)
+    return save(fig, path)
+
+
+def reliability_diagram(
+    path: Path,
+    confidence: Sequence[float],
+    accuracy: Sequence[float],
+    count: Sequence[float],
+    ece: float,
+) -> Path:
+    conf, acc = np.asarray(confidence, dtype=float), np.asarray(accuracy, dtype=float)
+    bins = len(conf)
+    centres = (np.arange(bins) + 0.5) / bins
+    have = conf >= 0
+    fig, ax = plt.subplots(figsize=(4.4, 4.2))
+    ax.bar(
+        centres[have],
+        acc[have],
+        width=1 / bins,
+        edgecolor="black",
+        alpha=0.7,
+        label="accuracy per bin",
+    )
+    ax.plot([0, 1], [0, 1], "--", color="gray", label="perfect calibration")
+    ax.set_xlabel("confidence: max fused probability α/S")
+    ax.set_ylabel("accuracy")
+    ax.set_title(f"Reliability of fused probabilities (ECE = {100 * ece:.1f}%)", fontsize=10)
+    if have.any():
+        mean_conf = float(np.average(conf[have], weights=np.asarray(count, dtype=float)[have]))
+        mean_acc = float(np.average(acc[have], weights=np.asarray(count, dtype=float)[have]))
+        ax.text(
+            0.98,
+            0.04,
+            f"mean confidence {mean_conf:.2f}\nmean accuracy {mean_acc:.2f}",
+            ha="right",
+            va="bottom",
+            fontsize=8,
+            transform=ax.transAxes,
+        )
+    ax.legend(fontsize=8)
+    return save(fig, path)
+
+
+def coverage_curve(
+    path: Path, coverage: Sequence[float], accuracy: Sequence[float], area: float
+) -> Path:
+    fig, ax = plt.subplots(figsize=(4.4, 4.0))
+    ax.plot(
+        100 * np.asarray(coverage),
+        100 * np.asarray(accuracy),
+        "o-",
+        ms=3,
+        label=f"area {100 * area:.1f}",
+    )
+    ax.set_xlabel("coverage: most certain test samples kept (%)")
+    ax.set_ylabel("GZSL top-1 accuracy on kept samples (%)")
+    ax.set_ylim(0, 100)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    ax.set_title("Accuracy–coverage (sorted by fused uncertainty)", fontsize=10)
+    return save(fig, path)
