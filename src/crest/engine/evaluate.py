@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.distributed as dist
 
 from crest.calibration import accuracy_coverage, auroc, expected_calibration_error, reliability
 from crest.data.dataset import FeatureDataset, feature_loader
@@ -39,7 +40,53 @@ def collect_outputs(
     classes: np.ndarray | None = None,
     num_workers: int = 0,
 ) -> Outputs:
-    """Run ``model`` over file rows; uncertainty is computed over ``classes`` (default: all)."""
+    """Run ``model`` over file rows; uncertainty is computed over ``classes`` (default: all).
+
+    Under torchrun every rank takes a contiguous share of whole batches (the same batches a single
+    process would form, never padded) and the shares are gathered in order: each row is counted
+    once and the result equals a single-process evaluation.
+    """
+    rows = np.asarray(rows)
+    world, rank = _world()
+    mine = rows
+    if world > 1:
+        batches = np.array_split(np.arange((len(rows) + batch_size - 1) // batch_size), world)[rank]
+        mine = (
+            rows[batches[0] * batch_size : (batches[-1] + 1) * batch_size]
+            if len(batches)
+            else rows[:0]
+        )
+    local = _collect(model, path, mine, labels, device, batch_size, precision, classes, num_workers)
+    if world == 1:
+        return local
+    shares: list[Any] = [None] * world
+    dist.all_gather_object(shares, (local.logits, local.labels, local.uncertainty, local.alpha))
+    return Outputs(
+        logits=np.concatenate([s[0] for s in shares]),
+        labels=np.concatenate([s[1] for s in shares]),
+        uncertainty=np.concatenate([s[2] for s in shares]),
+        rows=rows,
+        alpha=np.concatenate([s[3] for s in shares]),
+    )
+
+
+def _world() -> tuple[int, int]:
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_world_size(), dist.get_rank()
+    return 1, 0
+
+
+def _collect(
+    model: CrestModel,
+    path: str | Path,
+    rows: np.ndarray,
+    labels: np.ndarray,
+    device: torch.device,
+    batch_size: int,
+    precision: str,
+    classes: np.ndarray | None,
+    num_workers: int,
+) -> Outputs:
     was_training = model.training
     model.eval()
     data = FeatureDataset(path, rows, labels=labels)
@@ -123,22 +170,26 @@ def zsl_metrics(
         seen_out.logits, seen_out.labels, unseen_out.logits, unseen_out.labels, seen, unseen
     )
     scalars, curves = uncertainty_metrics(seen_out, unseen_out, seen, unseen, gamma)
-    return scalars | {"curves": curves} | {
-        "czsl_acc": czsl_accuracy(unseen_out.logits, unseen_out.labels, unseen),
-        "gzsl_u": g.unseen,
-        "gzsl_s": g.seen,
-        "gzsl_h": g.harmonic,
-        "gamma": float(gamma),
-        "ausuc": curve.ausuc,
-        "best_gamma": curve.best_gamma,
-        "best_gamma_h": curve.best_harmonic,
-        "uncertainty_seen": float(np.mean(seen_out.uncertainty))
-        if len(seen_out.uncertainty)
-        else float("nan"),
-        "uncertainty_unseen": float(np.mean(unseen_out.uncertainty))
-        if len(unseen_out.uncertainty)
-        else float("nan"),
-    }
+    return (
+        scalars
+        | {"curves": curves}
+        | {
+            "czsl_acc": czsl_accuracy(unseen_out.logits, unseen_out.labels, unseen),
+            "gzsl_u": g.unseen,
+            "gzsl_s": g.seen,
+            "gzsl_h": g.harmonic,
+            "gamma": float(gamma),
+            "ausuc": curve.ausuc,
+            "best_gamma": curve.best_gamma,
+            "best_gamma_h": curve.best_harmonic,
+            "uncertainty_seen": float(np.mean(seen_out.uncertainty))
+            if len(seen_out.uncertainty)
+            else float("nan"),
+            "uncertainty_unseen": float(np.mean(unseen_out.uncertainty))
+            if len(unseen_out.uncertainty)
+            else float("nan"),
+        }
+    )
 
 
 def evaluate_checkpoint(

@@ -84,6 +84,7 @@ class Trainer:
         local = str(resolve_data(self.cfg)) if self.dist.is_main else ""
         self.data_path = Path(str(D.broadcast_object(self.dist, local)))
         self.bench = read_benchmark(self.data_path)
+        self.model: CrestModel | None = None
         self.history: list[dict[str, Any]] = (
             list(self.resume_state["history"]) if self.resume_state else []
         )
@@ -111,7 +112,8 @@ class Trainer:
         )
 
     # ---- the run -------------------------------------------------------------------------
-    def run(self) -> dict[str, Any]:
+    def run(self, cleanup: bool = True) -> dict[str, Any]:
+        """Train and select; ``cleanup=False`` keeps the process group (for callers that go on)."""
         cfg = self.cfg
         if self.dist.is_main:
             self.folder.prepare(cfg, self.device)
@@ -140,7 +142,8 @@ class Trainer:
         if self.dist.is_main:
             self.folder.write_metrics(metrics)
             write_report(self.folder.root, self.cfg.to_dict(), metrics, self.history)
-        D.cleanup(self.dist)
+        if cleanup:
+            D.cleanup(self.dist)
         return metrics
 
     def train_phase(self, task: Task, epochs: int, gamma: float | None = None) -> None:
@@ -167,14 +170,13 @@ class Trainer:
             cfg.loss, torch.as_tensor(task.seen), torch.as_tensor(task.unseen), cfg.model.fusion
         ).to(dev)
         loader, sampler = self._loader(task)
+        self.model = model  # the model being trained (after run(): the final one)
         for epoch in range(start, epochs + 1):
             entry = self._train_epoch(
                 net, model, optimizer, criterion, loader, sampler, task, epoch, epochs
             )
             if epoch % max(1, cfg.train.eval_every) == 0 or epoch == epochs:
-                if self.dist.is_main:
-                    entry.update(self._evaluate(model, task, gamma))
-                entry = dict(D.broadcast_object(self.dist, entry))  # type: ignore[call-overload]
+                entry.update(self._evaluate(model, task, gamma))  # sharded across ranks, exact
             self.history.append(entry)
             if self.dist.is_main:
                 self._checkpoint(model, optimizer, task, epoch, entry)
