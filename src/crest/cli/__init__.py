@@ -9,10 +9,18 @@ import sys
 from collections.abc import Sequence
 
 from crest import __version__
-from crest.cli import baseline_cmd, data_cmds, demo_cmd, explain_cmd, group_cmds, train_cmds
+from crest.cli import (
+    baseline_cmd,
+    bench_cmd,
+    data_cmds,
+    demo_cmd,
+    explain_cmd,
+    group_cmds,
+    train_cmds,
+)
 from crest.errors import CrestError
 
-COMMANDS = (data_cmds, train_cmds, explain_cmd, group_cmds, baseline_cmd, demo_cmd)
+COMMANDS = (data_cmds, train_cmds, explain_cmd, group_cmds, baseline_cmd, bench_cmd, demo_cmd)
 
 
 def build_parser() -> argparse.ArgumentParser:

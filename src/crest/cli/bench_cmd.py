@@ -1,0 +1,56 @@
+"""`crest bench`: speed and efficiency of one training step on this device."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from crest.atomic import write_text_atomic
+from crest.perf.bench import SHAPES, as_table, run_bench, to_dict
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser(
+        "bench", help="time a CREST training step (FLOPs, MFU, memory, inference, streaming)"
+    )
+    p.add_argument(
+        "--shape",
+        choices=sorted(SHAPES),
+        default="cub",
+        help="benchmark shape (default cub: 14x14)",
+    )
+    p.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
+    p.add_argument("--batch", type=int, default=64)
+    p.add_argument("--steps", type=int, default=5, help="timed steps (median reported)")
+    p.add_argument("--inference-batch", type=int, default=256)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--data", type=Path, help="benchmark file to measure feature streaming from")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="A.B=V",
+        help="override the shape's config (e.g. model.d=128)",
+    )
+    p.add_argument("--json-out", type=Path)
+    p.set_defaults(func=cmd_bench)
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    result = run_bench(
+        args.shape,
+        args.precision,
+        args.batch,
+        args.steps,
+        inference_batch=args.inference_batch,
+        device=args.device,
+        data=args.data,
+        model_overrides=args.overrides,
+    )
+    print(as_table(result))
+    if args.json_out:
+        write_text_atomic(args.json_out, json.dumps(to_dict(result), indent=2))
+    return 0

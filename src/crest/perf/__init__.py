@@ -1,0 +1,1 @@
+"""Performance measurement: `crest bench`."""

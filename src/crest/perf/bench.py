@@ -1,0 +1,222 @@
+"""`crest bench`: one CREST training step at a benchmark's shape, measured on the current device.
+
+Reports the median step time, samples/s, FLOPs per step (``torch.utils.flop_counter``), the
+device's matmul peak measured in the same process, model-FLOPs utilisation (achieved ÷ peak),
+peak memory, inference samples/s and, given a benchmark file, feature streaming samples/s.
+"""
+
+from __future__ import annotations
+
+import resource
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from crest.config import ModelConfig, load_config
+from crest.engine.device import autocast, choose_device
+from crest.losses import CrestLoss
+from crest.models import build_model
+
+#: name: (grid side, attributes, classes, seen classes, config)
+SHAPES: dict[str, tuple[int, int, int, int, str]] = {
+    "cub": (14, 312, 200, 150, "cub"),
+    "cub7": (7, 312, 200, 150, "cub"),
+    "sun": (14, 102, 717, 645, "sun"),
+    "awa2": (14, 85, 50, 40, "awa2"),
+}
+
+
+@dataclass
+class BenchResult:
+    shape: str
+    device: str
+    precision: str
+    batch: int
+    regions: int
+    feature_dim: int
+    attributes: int
+    classes: int
+    d: int
+    step_ms_median: float
+    train_samples_per_s: float
+    flops_per_step: float
+    achieved_tflops: float
+    matmul_peak_tflops: float
+    mfu: float
+    peak_memory_mb: float
+    inference_batch: int
+    inference_samples_per_s: float
+    inference_peak_memory_mb: float
+    stream_samples_per_s: float | None = None
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _median_time(fn: Callable[[], Any], device: torch.device, steps: int, warmup: int) -> float:
+    for _ in range(warmup):
+        fn()
+    _sync(device)
+    times = []
+    for _ in range(steps):
+        t0 = time.perf_counter()
+        fn()
+        _sync(device)
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def matmul_peak(device: torch.device, precision: str, n: int = 2048, reps: int = 10) -> float:
+    """FLOP/s of a square matmul on this device in this process (bf16 on CUDA when asked)."""
+    dtype = torch.bfloat16 if precision == "bf16" and device.type == "cuda" else torch.float32
+    if device.type == "cuda":
+        n = 8192
+    a = torch.randn(n, n, device=device, dtype=dtype)
+    b = torch.randn(n, n, device=device, dtype=dtype)
+    seconds = _median_time(lambda: torch.mm(a, b), device, reps, 2)
+    return 2.0 * n**3 / seconds
+
+
+def _memory_mb(device: torch.device) -> float:
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def run_bench(
+    shape: str = "cub",
+    precision: str = "fp32",
+    batch: int = 64,
+    steps: int = 5,
+    warmup: int = 2,
+    inference_batch: int = 256,
+    device: str = "auto",
+    data: str | Path | None = None,
+    model_overrides: list[str] | None = None,
+) -> BenchResult:
+    side, attributes, classes, seen, config = SHAPES[shape]
+    dev = choose_device(device)
+    cfg = load_config(config, model_overrides or [])
+    mcfg: ModelConfig = cfg.model
+    rng = np.random.default_rng(0)
+    torch.manual_seed(0)
+    model = build_model(
+        mcfg,
+        2048,
+        rng.normal(size=(attributes, 300)),
+        np.abs(rng.normal(size=(classes, attributes))),
+    )
+    model.to(dev)
+    loss_fn = CrestLoss(cfg.loss, torch.arange(seen), torch.arange(seen, classes), mcfg.fusion).to(
+        dev
+    )
+    opt = torch.optim.Adam(model.parameters(), lr=1e-4)
+    x = torch.rand(batch, 2048, side, side, device=dev)
+    y = torch.randint(0, seen, (batch,), device=dev)
+
+    def train_step() -> None:
+        with autocast(dev, precision):
+            out = model(x)
+        loss, _ = loss_fn(out, y, 5, model)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    if dev.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(dev)
+    model.train()
+    with FlopCounterMode(display=False) as counter:
+        train_step()
+    flops = float(counter.get_total_flops())
+    step = _median_time(train_step, dev, steps, warmup)
+    train_mem = _memory_mb(dev)
+    peak = matmul_peak(dev, precision)
+
+    model.eval()
+    xi = torch.rand(inference_batch, 2048, side, side, device=dev)
+    if dev.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(dev)
+
+    @torch.no_grad()
+    def infer() -> None:
+        with autocast(dev, precision):
+            model(xi)
+
+    infer_s = _median_time(infer, dev, max(2, steps // 2), 1)
+    infer_mem = _memory_mb(dev)
+    stream = stream_rate(data) if data else None
+    return BenchResult(
+        shape=shape,
+        device=str(dev) if dev.type == "cpu" else torch.cuda.get_device_name(dev),
+        precision=precision,
+        batch=batch,
+        regions=side * side,
+        feature_dim=2048,
+        attributes=attributes,
+        classes=classes,
+        d=mcfg.d,
+        step_ms_median=1000 * step,
+        train_samples_per_s=batch / step,
+        flops_per_step=flops,
+        achieved_tflops=flops / step / 1e12,
+        matmul_peak_tflops=peak / 1e12,
+        mfu=(flops / step) / peak,
+        peak_memory_mb=train_mem,
+        inference_batch=inference_batch,
+        inference_samples_per_s=inference_batch / infer_s,
+        inference_peak_memory_mb=infer_mem,
+        stream_samples_per_s=stream,
+    )
+
+
+def stream_rate(path: str | Path, batch: int = 64, limit: int = 2048) -> float:
+    """Samples/s of reading feature maps from a benchmark file in training order (shuffled)."""
+    from crest.data.dataset import FeatureDataset, feature_loader
+    from crest.data.h5 import read_benchmark
+
+    bench = read_benchmark(path)
+    rows = np.random.default_rng(0).permutation(bench.num_images)[:limit]
+    loader = feature_loader(
+        FeatureDataset(path, rows, labels=bench.labels), batch_size=batch, shuffle=False
+    )
+    t0 = time.perf_counter()
+    n = 0
+    for xb, _ in loader:
+        n += len(xb)
+    return n / (time.perf_counter() - t0)
+
+
+def as_table(r: BenchResult) -> str:
+    rows = [
+        (
+            "shape",
+            f"{r.shape}: B={r.batch}, R={r.regions}, D_v={r.feature_dim}, A={r.attributes}, C={r.classes}, d={r.d}",
+        ),
+        ("device / precision", f"{r.device} / {r.precision}"),
+        ("train step (median)", f"{r.step_ms_median:.1f} ms"),
+        ("train samples/s", f"{r.train_samples_per_s:.1f}"),
+        ("FLOPs per step", f"{r.flops_per_step / 1e9:.1f} GFLOP"),
+        ("achieved", f"{1000 * r.achieved_tflops:.1f} GFLOP/s"),
+        ("matmul peak (same process)", f"{1000 * r.matmul_peak_tflops:.1f} GFLOP/s"),
+        ("model-FLOPs utilisation", f"{100 * r.mfu:.1f}%"),
+        ("peak memory (train)", f"{r.peak_memory_mb:.0f} MB"),
+        (f"inference samples/s (batch {r.inference_batch})", f"{r.inference_samples_per_s:.1f}"),
+        ("peak memory (inference)", f"{r.inference_peak_memory_mb:.0f} MB"),
+    ]
+    if r.stream_samples_per_s is not None:
+        rows.append(("feature streaming samples/s", f"{r.stream_samples_per_s:.1f}"))
+    width = max(len(k) for k, _ in rows)
+    return "\n".join(f"{k.ljust(width)}  {v}" for k, v in rows)
+
+
+def to_dict(r: BenchResult) -> dict[str, Any]:
+    return asdict(r)
