@@ -16,11 +16,21 @@ from crest.cli import (
     demo_cmd,
     explain_cmd,
     group_cmds,
+    predict_cmd,
     train_cmds,
 )
 from crest.errors import CrestError
 
-COMMANDS = (data_cmds, train_cmds, explain_cmd, group_cmds, baseline_cmd, bench_cmd, demo_cmd)
+COMMANDS = (
+    data_cmds,
+    train_cmds,
+    explain_cmd,
+    predict_cmd,
+    group_cmds,
+    baseline_cmd,
+    bench_cmd,
+    demo_cmd,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,277 @@
+"""Recognise classes nobody trained on: a trained CREST, features (or images) and a class table.
+
+    >>> import crest
+    >>> model = crest.load("runs/cub/checkpoints/last.pt")                    # doctest: +SKIP
+    >>> result = model.predict(features, classes=crest.read_class_file("new.csv", model.attribute_names))
+    >>> result.top_names[0], result.uncertainty[0]                            # doctest: +SKIP
+
+New classes are treated as unseen (they get the calibration γ), as in GZSL evaluation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from crest.class_files import ClassTable
+from crest.config import Config, config_from_dict
+from crest.data.benchmark import Benchmark
+from crest.data.h5 import read_benchmark
+from crest.engine.checkpoint import load_checkpoint
+from crest.engine.device import choose_device
+from crest.errors import DataError
+from crest.models import CrestModel, build_model
+
+
+@dataclass
+class Prediction:
+    """Top-k classes per input, with fused scores, uncertainty and the attributes behind the top class."""
+
+    class_names: list[str]  # every class in play, in score-column order
+    unseen: np.ndarray  # (C',) bool: which columns got γ
+    scores: np.ndarray  # (N, C') calibrated fused scores
+    top: np.ndarray  # (N, k) column indices, best first
+    uncertainty: np.ndarray  # (N,) fused u = K/S over the classes in play
+    top_attributes: list[
+        list[tuple[str, float]]
+    ]  # per input: (attribute, contribution) for the top class
+    gamma: float
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def top_names(self) -> list[list[str]]:
+        return [[self.class_names[j] for j in row] for row in self.top]
+
+    def records(self) -> list[dict[str, Any]]:
+        """One plain dict per input (for JSON/CSV)."""
+        out = []
+        for i, row in enumerate(self.top):
+            out.append(
+                {
+                    "input": i,
+                    "top": [
+                        {
+                            "class": self.class_names[j],
+                            "score": float(self.scores[i, j]),
+                            "unseen": bool(self.unseen[j]),
+                        }
+                        for j in row
+                    ],
+                    "uncertainty": float(self.uncertainty[i]),
+                    "top_attributes": [
+                        {"attribute": a, "contribution": c} for a, c in self.top_attributes[i]
+                    ],
+                }
+            )
+        return out
+
+
+class CrestPredictor:
+    """A trained CREST ready for inference (no CLI, no run folder needed)."""
+
+    def __init__(
+        self,
+        model: CrestModel,
+        cfg: Config,
+        bench: Benchmark,
+        device: torch.device,
+        gamma: float,
+        seen: np.ndarray,
+        unseen: np.ndarray,
+    ) -> None:
+        self.model, self.cfg, self.bench, self.device, self.gamma = (
+            model.eval(),
+            cfg,
+            bench,
+            device,
+            gamma,
+        )
+        self.seen, self.unseen = seen, unseen
+
+    @property
+    def attribute_names(self) -> list[str]:
+        return self.bench.attribute_names
+
+    @property
+    def class_names(self) -> list[str]:
+        return self.bench.class_names
+
+    def check_features(self, features: np.ndarray | torch.Tensor) -> torch.Tensor:
+        x = torch.as_tensor(
+            np.asarray(features) if not isinstance(features, torch.Tensor) else features
+        )
+        if x.dim() == 3:
+            x = x.unsqueeze(0)
+        want = self.model.feature_dim
+        if x.dim() != 4 or x.shape[1] != want:
+            raise DataError(
+                None,
+                "features",
+                f"shape {tuple(x.shape)}; expected (N, {want}, h, w) feature maps "
+                f"(or ({want}, h, w) for one input) as the model was trained on",
+            )
+        if not torch.isfinite(x).all():
+            raise DataError(None, "features", "contain NaN/inf")
+        return x.float()
+
+    def class_side(
+        self, classes: ClassTable | None, mode: str
+    ) -> tuple[list[str], np.ndarray, np.ndarray]:
+        """(names, class matrix, unseen mask) of the classes in play."""
+        if classes is not None and classes.matrix.shape[1] != self.bench.num_attributes:
+            raise DataError(
+                None,
+                "classes",
+                f"{classes.matrix.shape[1]} attributes; expected {self.bench.num_attributes}",
+            )
+        z_model = self.bench.class_matrix()
+        if classes is None:
+            mask = np.zeros(self.bench.num_classes, bool)
+            mask[self.unseen] = True
+            return self.class_names, z_model, mask
+        if mode == "replace":
+            return classes.names, classes.matrix, np.ones(len(classes), bool)
+        clash = sorted(set(classes.names) & set(self.class_names))
+        if clash:
+            raise DataError(
+                None,
+                "classes",
+                f"class '{clash[0]}' already exists in the model; use other names or replace",
+            )
+        mask = np.zeros(self.bench.num_classes + len(classes), bool)
+        mask[self.unseen] = True
+        mask[self.bench.num_classes :] = True
+        return self.class_names + classes.names, np.concatenate([z_model, classes.matrix]), mask
+
+    @torch.no_grad()
+    def predict(
+        self,
+        features: np.ndarray | torch.Tensor,
+        classes: ClassTable | None = None,
+        mode: str = "add",
+        top_k: int = 5,
+        batch_size: int = 256,
+        top_attributes: int = 5,
+        gamma: float | None = None,
+    ) -> Prediction:
+        """Rank the classes in play for each input (``mode``: ``add`` new classes or ``replace`` the model's)."""
+        x = self.check_features(features)
+        names, z, unseen = self.class_side(classes, mode)
+        gamma = self.gamma if gamma is None else gamma
+        zt = torch.as_tensor(z, dtype=torch.float32, device=self.device)
+        bonus = torch.as_tensor(unseen, device=self.device).float() * gamma
+        scores, unc, contrib_idx, contrib_val = [], [], [], []
+        for start in range(0, len(x), batch_size):
+            out = self.model(x[start : start + batch_size].to(self.device), class_matrix=zt)
+            s = out.logits.float() + bonus
+            scores.append(s.cpu())
+            unc.append(out.uncertainty.float().cpu())
+            best = s.argmax(dim=1)
+            contribution = out.embedding.float() * zt[best]  # f_a · z_{top, a}
+            k = min(top_attributes, contribution.shape[1])
+            val, idx = contribution.topk(k, dim=1)
+            contrib_idx.append(idx.cpu())
+            contrib_val.append(val.cpu())
+        s_all = torch.cat(scores).numpy()
+        k = min(top_k, s_all.shape[1])
+        top = np.argsort(-s_all, axis=1, kind="stable")[:, :k]
+        idx_all, val_all = torch.cat(contrib_idx).numpy(), torch.cat(contrib_val).numpy()
+        attrs = [
+            [(self.attribute_names[a], float(v)) for a, v in zip(ia, va, strict=True)]
+            for ia, va in zip(idx_all, val_all, strict=True)
+        ]
+        return Prediction(names, unseen, s_all, top, torch.cat(unc).numpy(), attrs, gamma)
+
+    @torch.no_grad()
+    def explain(
+        self, features: np.ndarray | torch.Tensor, top_attributes: int = 5
+    ) -> list[dict[str, Any]]:
+        """Per input: the top attributes by VGT score with their attention over the grid (h, w)."""
+        x = self.check_features(features)
+        out = self.model(x.to(self.device))
+        if out.attention is None or out.scores_vgt is None:
+            raise DataError(None, "model", "has no VGT branch: no attention maps to explain with")
+        h, w = x.shape[2:]
+        result = []
+        for i in range(len(x)):
+            top = (
+                out.scores_vgt[i]
+                .topk(min(top_attributes, out.scores_vgt.shape[1]))
+                .indices.cpu()
+                .numpy()
+            )
+            result.append(
+                {
+                    "attributes": [self.attribute_names[a] for a in top],
+                    "scores": out.scores_vgt[i, top].cpu().numpy(),
+                    "attention": out.attention[i, top].reshape(len(top), h, w).cpu().numpy(),
+                }
+            )
+        return result
+
+    def features_from_images(
+        self, paths: list[str | Path], weights: str | None = None, batch_size: int = 16
+    ) -> np.ndarray:
+        """Feature maps of image files, extracted with the backbone settings recorded at training time."""
+        from PIL import Image
+
+        from crest.data.extract import build_backbone, image_transform
+
+        meta = self.bench.meta
+        if meta.get("source") != "extract" or "image_size" not in meta:
+            raise DataError(
+                self.bench.path,
+                "image_size",
+                "the training benchmark was not made by `crest data extract`; "
+                "there are no backbone settings to extract image features with — pass features instead",
+            )
+        recorded = str(meta.get("weights", "imagenet"))
+        backbone = build_backbone(weights or recorded, int(meta.get("weights_seed", 0) or 0)).to(
+            self.device
+        )
+        transform = image_transform(int(meta["image_size"]), str(meta.get("resize", "stretch")))
+        feats = []
+        for start in range(0, len(paths), batch_size):
+            batch = []
+            for p in paths[start : start + batch_size]:
+                if not Path(p).exists():
+                    raise DataError(p, None, "image not found")
+                with Image.open(p) as img:
+                    batch.append(transform(img.convert("RGB")))
+            with torch.no_grad():
+                feats.append(backbone(torch.stack(batch).to(self.device)).float().cpu())
+        return torch.cat(feats).numpy()
+
+
+def load(
+    checkpoint: str | Path, data: str | Path | None = None, device: str = "auto"
+) -> CrestPredictor:
+    """A predictor from a checkpoint; its benchmark file gives class and attribute names (``data`` overrides)."""
+    state = load_checkpoint(checkpoint)
+    cfg = config_from_dict(state["config"])
+    bench = read_benchmark(Path(data) if data else Path(state["data"]))
+    assert bench.feature_shape is not None
+    dev = choose_device(device)
+    model = build_model(cfg.model, bench.feature_shape[0], bench.w2v_att, bench.class_matrix()).to(
+        dev
+    )
+    model.load_state_dict(state["model"])
+    selection = state.get("selection_state", {})
+    gamma = (
+        float(selection.get("val_gamma", cfg.eval.gamma))
+        if cfg.train.selection == "val"
+        else cfg.eval.gamma
+    )
+    return CrestPredictor(
+        model,
+        cfg,
+        bench,
+        dev,
+        gamma,
+        np.asarray(state.get("seen_classes", bench.seen_classes)),
+        np.asarray(state.get("unseen_classes", bench.unseen_classes)),
+    )
