@@ -124,3 +124,28 @@ def test_no_validation_split_is_a_clear_error(tmp_path):
     bench = read_benchmark(write_transzero_file(tmp_path / "tz.h5"))
     with pytest.raises(ValueError, match="no train_loc/val_loc"):
         validation_protocol(bench)
+
+
+def test_transzero_file_trains_unchanged(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    path = write_transzero_file(tmp_path / "tz.h5", n=60, c=6, a=5, grid=(3, 3), d=8)
+    crest = str(Path(sys.executable).with_name("crest"))
+    args = [crest, "train", "--config", "configs/cub.yaml", "--out", str(tmp_path / "run")]
+    for item in (
+        f"data.path={path}",
+        "train.epochs=1",
+        "model.d=16",
+        "model.d_ff=32",
+        "model.bank_size=4",
+        "model.bank_dim=4",
+        "train.batch_size=8",
+    ):
+        args += ["--set", item]
+    res = subprocess.run(
+        args, capture_output=True, text=True, timeout=300, cwd=Path(__file__).parents[1]
+    )
+    assert res.returncode == 0, res.stderr
+    assert (tmp_path / "run" / "metrics.json").exists()
