@@ -17,8 +17,15 @@ from crest.engine.train import train
 from crest.explain.localization import localization_score
 
 CREST = str(Path(sys.executable).with_name("crest"))
-SMALL = ["model.d=16", "model.d_ff=32", "model.bank_size=8", "model.bank_dim=4", "train.batch_size=16",
-         "train.lr=0.003", "loss.ce_over=all"]
+SMALL = [
+    "model.d=16",
+    "model.d_ff=32",
+    "model.bank_size=8",
+    "model.bank_dim=4",
+    "train.batch_size=16",
+    "train.lr=0.003",
+    "loss.ce_over=all",
+]
 PNG = b"\x89PNG\r\n\x1a\n"
 
 
@@ -41,8 +48,20 @@ def test_localization_by_hand():
 
 @pytest.fixture(scope="module")
 def trained_run(tmp_path_factory):
-    spec = WorldSpec(seed=2, classes=14, unseen=4, val_classes=2, parts=3, values=4, families=3,
-                     images_min=14, images_max=18, grid=4, feature_dim=16, word_dim=20)
+    spec = WorldSpec(
+        seed=2,
+        classes=14,
+        unseen=4,
+        val_classes=2,
+        parts=3,
+        values=4,
+        families=3,
+        images_min=14,
+        images_max=18,
+        grid=4,
+        feature_dim=16,
+        word_dim=20,
+    )
     world = generate_default_world(tmp_path_factory.mktemp("w") / "w.h5", spec)
     run = tmp_path_factory.mktemp("runs") / "run"
     train(load_config(None, [f"data.path={world}", "train.epochs=3", *SMALL]), run)
@@ -51,10 +70,21 @@ def trained_run(tmp_path_factory):
 
 def test_explain_writes_figures_numbers_and_report(trained_run):
     _, run = trained_run
-    res = subprocess.run([CREST, "explain", str(run), "--images", "2", "--top-k", "3"],
-                         capture_output=True, text=True, timeout=600)
+    res = subprocess.run(
+        [CREST, "explain", str(run), "--images", "2", "--top-k", "3"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert res.returncode == 0, res.stderr
-    expected = {"attention_maps", "gamma_curve", "reliability", "accuracy_coverage", "uncertainty_density", "tsne"}
+    expected = {
+        "attention_maps",
+        "gamma_curve",
+        "reliability",
+        "accuracy_coverage",
+        "uncertainty_density",
+        "tsne",
+    }
     found = {p.stem for p in (run / "figures").glob("*.png")}
     assert expected <= found
     assert all(is_png(p) for p in (run / "figures").glob("*.png"))
@@ -73,7 +103,18 @@ def test_explain_writes_figures_numbers_and_report(trained_run):
 
 def test_ablate_table_and_resume(trained_run, tmp_path):
     world, _ = trained_run
-    args = [CREST, "ablate", "--rows", "full", "no_vgt", "--seeds", "0", "1", "--out", str(tmp_path / "abl")]
+    args = [
+        CREST,
+        "ablate",
+        "--rows",
+        "full",
+        "no_vgt",
+        "--seeds",
+        "0",
+        "1",
+        "--out",
+        str(tmp_path / "abl"),
+    ]
     for item in [f"data.path={world}", "train.epochs=1", *SMALL]:
         args += ["--set", item]
     res = subprocess.run(args, capture_output=True, text=True, timeout=600)
@@ -83,12 +124,24 @@ def test_ablate_table_and_resume(trained_run, tmp_path):
     stamp = (tmp_path / "abl" / "full" / "seed0" / "metrics.json").stat().st_mtime_ns
     again = subprocess.run(args, capture_output=True, text=True, timeout=600)
     assert again.returncode == 0 and again.stdout.count("|") > 0
-    assert (tmp_path / "abl" / "full" / "seed0" / "metrics.json").stat().st_mtime_ns == stamp  # not rerun
+    assert (
+        tmp_path / "abl" / "full" / "seed0" / "metrics.json"
+    ).stat().st_mtime_ns == stamp  # not rerun
 
 
 def test_sweep_plot(trained_run, tmp_path):
     world, _ = trained_run
-    args = [CREST, "sweep", "--param", "loss.lambda_cal", "--values", "0", "0.2", "--out", str(tmp_path / "sw")]
+    args = [
+        CREST,
+        "sweep",
+        "--param",
+        "loss.lambda_cal",
+        "--values",
+        "0",
+        "0.2",
+        "--out",
+        str(tmp_path / "sw"),
+    ]
     for item in [f"data.path={world}", "train.epochs=1", *SMALL]:
         args += ["--set", item]
     res = subprocess.run(args, capture_output=True, text=True, timeout=600)

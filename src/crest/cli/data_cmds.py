@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from crest.cli.embed_cmd import add_embed_parser
+from crest.cli.extract_cmd import add_extract_parser
 from crest.cli.output import human_bytes, print_json
 from crest.cli.stats_cmd import add_stats_parser
 from crest.data.h5 import read_benchmark
@@ -53,6 +54,7 @@ def register(sub: Any) -> None:
         synth.add_argument(flag, type=kind, default=default, help=f"(default: {default})")
     synth.set_defaults(func=cmd_synth)
 
+    add_extract_parser(data)
     add_embed_parser(data)
     add_stats_parser(data)
 

@@ -237,6 +237,22 @@ def read_ground_truth(path: str | Path, rows: np.ndarray) -> dict[str, np.ndarra
     }
 
 
+def write_class_side(f: h5py.File, b: Benchmark) -> None:
+    """Every dataset of the schema but ``feature_map`` (and the ground truth): labels, locs, class
+    matrices, attribute vectors and the name lists."""
+    f.create_dataset("labels", data=b.labels.astype(np.int64))
+    for name, locs in b.splits.items():
+        f.create_dataset(f"{name}_loc", data=np.asarray(locs, dtype=np.int64))
+    f.create_dataset("att", data=b.att.astype(np.float32))
+    f.create_dataset("original_att", data=b.original_att.astype(np.float32))
+    f.create_dataset("w2v_att", data=b.w2v_att.astype(np.float32))
+    text = h5py.string_dtype("utf-8")
+    f.create_dataset("class_names", data=np.array(b.class_names, dtype=object), dtype=text)
+    f.create_dataset("attribute_names", data=np.array(b.attribute_names, dtype=object), dtype=text)
+    if b.image_files is not None:
+        f.create_dataset("image_files", data=np.array(b.image_files, dtype=object), dtype=text)
+
+
 class BenchmarkWriter:
     """Write a benchmark file in batches, atomically: the final name appears only when complete.
 
@@ -282,19 +298,7 @@ class BenchmarkWriter:
             chunks=(1, *b.feature_shape),
             compression=self.compression,
         )
-        f.create_dataset("labels", data=b.labels.astype(np.int64))
-        for name, locs in b.splits.items():
-            f.create_dataset(f"{name}_loc", data=np.asarray(locs, dtype=np.int64))
-        f.create_dataset("att", data=b.att.astype(np.float32))
-        f.create_dataset("original_att", data=b.original_att.astype(np.float32))
-        f.create_dataset("w2v_att", data=b.w2v_att.astype(np.float32))
-        text = h5py.string_dtype("utf-8")
-        f.create_dataset("class_names", data=np.array(b.class_names, dtype=object), dtype=text)
-        f.create_dataset(
-            "attribute_names", data=np.array(b.attribute_names, dtype=object), dtype=text
-        )
-        if b.image_files is not None:
-            f.create_dataset("image_files", data=np.array(b.image_files, dtype=object), dtype=text)
+        write_class_side(f, b)
         if self.ground_truth_parts is not None:
             _, h, w = b.feature_shape
             p = self.ground_truth_parts
