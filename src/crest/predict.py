@@ -18,13 +18,11 @@ import numpy as np
 import torch
 
 from crest.class_files import ClassTable
-from crest.config import Config, config_from_dict
+from crest.config import Config
 from crest.data.benchmark import Benchmark
-from crest.data.h5 import read_benchmark
-from crest.engine.checkpoint import load_checkpoint
-from crest.engine.device import choose_device
+from crest.engine.checkpoint import restore, selected_gamma
 from crest.errors import DataError
-from crest.models import CrestModel, build_model
+from crest.models import CrestModel
 
 
 @dataclass
@@ -100,7 +98,9 @@ class CrestPredictor:
     def class_names(self) -> list[str]:
         return self.bench.class_names
 
-    def check_features(self, features: np.ndarray | torch.Tensor) -> torch.Tensor:
+    def check_features(
+        self, features: np.ndarray | torch.Tensor, source: str | Path | None = None
+    ) -> torch.Tensor:
         x = torch.as_tensor(
             np.asarray(features) if not isinstance(features, torch.Tensor) else features
         )
@@ -109,13 +109,13 @@ class CrestPredictor:
         want = self.model.feature_dim
         if x.dim() != 4 or x.shape[1] != want:
             raise DataError(
-                None,
+                source,
                 "features",
                 f"shape {tuple(x.shape)}; expected (N, {want}, h, w) feature maps "
                 f"(or ({want}, h, w) for one input) as the model was trained on",
             )
         if not torch.isfinite(x).all():
-            raise DataError(None, "features", "contain NaN/inf")
+            raise DataError(source, "features", "contain NaN/inf")
         return x.float()
 
     def class_side(
@@ -157,9 +157,10 @@ class CrestPredictor:
         batch_size: int = 256,
         top_attributes: int = 5,
         gamma: float | None = None,
+        source: str | Path | None = None,
     ) -> Prediction:
         """Rank the classes in play for each input (``mode``: ``add`` new classes or ``replace`` the model's)."""
-        x = self.check_features(features)
+        x = self.check_features(features, source)
         names, z, unseen = self.class_side(classes, mode)
         gamma = self.gamma if gamma is None else gamma
         zt = torch.as_tensor(z, dtype=torch.float32, device=self.device)
@@ -251,27 +252,13 @@ def load(
     checkpoint: str | Path, data: str | Path | None = None, device: str = "auto"
 ) -> CrestPredictor:
     """A predictor from a checkpoint; its benchmark file gives class and attribute names (``data`` overrides)."""
-    state = load_checkpoint(checkpoint)
-    cfg = config_from_dict(state["config"])
-    bench = read_benchmark(Path(data) if data else Path(state["data"]))
-    assert bench.feature_shape is not None
-    dev = choose_device(device)
-    model = build_model(cfg.model, bench.feature_shape[0], bench.w2v_att, bench.class_matrix()).to(
-        dev
-    )
-    model.load_state_dict(state["model"])
-    selection = state.get("selection_state", {})
-    gamma = (
-        float(selection.get("val_gamma", cfg.eval.gamma))
-        if cfg.train.selection == "val"
-        else cfg.eval.gamma
-    )
+    r = restore(checkpoint, data=data, device=device)
     return CrestPredictor(
-        model,
-        cfg,
-        bench,
-        dev,
-        gamma,
-        np.asarray(state.get("seen_classes", bench.seen_classes)),
-        np.asarray(state.get("unseen_classes", bench.unseen_classes)),
+        r.model,
+        r.cfg,
+        r.bench,
+        r.device,
+        selected_gamma(r.state, r.cfg),
+        np.asarray(r.state.get("seen_classes", r.bench.seen_classes)),
+        np.asarray(r.state.get("unseen_classes", r.bench.unseen_classes)),
     )

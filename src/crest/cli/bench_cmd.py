@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from crest.atomic import write_text_atomic
+from crest.cli.output import add_overrides
 from crest.perf.bench import SHAPES, as_table, run_bench, to_dict
 
 
@@ -27,14 +28,7 @@ def register(sub: Any) -> None:
     p.add_argument("--inference-batch", type=int, default=256)
     p.add_argument("--device", default="auto")
     p.add_argument("--data", type=Path, help="benchmark file to measure feature streaming from")
-    p.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="A.B=V",
-        help="override the shape's config (e.g. model.d=128)",
-    )
+    add_overrides(p, "override the shape's config (e.g. model.d=128)")
     p.add_argument("--json-out", type=Path)
     p.set_defaults(func=cmd_bench)
 

@@ -9,6 +9,7 @@ from typing import Any
 from crest.baseline import run_baseline
 from crest.cli.baseline_cmd import print_baseline
 from crest.cli.data_cmds import print_summary
+from crest.cli.output import add_overrides
 from crest.cli.train_cmds import print_metrics
 from crest.config import load_config
 from crest.data.h5 import read_benchmark
@@ -23,14 +24,7 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--out", type=Path, default=Path("runs/demo"), help="run folder (default runs/demo)"
     )
-    p.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="A.B=V",
-        help="override a config key of the synthetic config (repeatable)",
-    )
+    add_overrides(p, "override a config key of the synthetic config (repeatable)")
     p.set_defaults(func=cmd_demo)
 
 

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from crest.cli.output import add_overrides
 from crest.config import ABLATIONS, load_config
 from crest.experiments import DEFAULT_SWEEPS, ablate, summary_table, sweep
 from crest.explain.groups import sweep_figure, write_group_report
@@ -16,7 +17,7 @@ def register(sub: Any) -> None:
         "ablate", help="the paper's Table 2 rows over several seeds → a mean ± std table"
     )
     a.add_argument("--config", help="base config (default synthetic)")
-    a.add_argument("--set", dest="overrides", action="append", default=[], metavar="A.B=V")
+    add_overrides(a)
     a.add_argument("--rows", nargs="+", choices=list(ABLATIONS), help="rows to run (default: all)")
     a.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     a.add_argument("--out", type=Path, default=Path("runs/ablate"))
@@ -26,7 +27,7 @@ def register(sub: Any) -> None:
         "sweep", help="one parameter over values (default λ_CAL and λ_EDL, Fig. 8) → plot"
     )
     s.add_argument("--config", help="base config (default synthetic)")
-    s.add_argument("--set", dest="overrides", action="append", default=[], metavar="A.B=V")
+    add_overrides(s)
     s.add_argument(
         "--param", default="loss.lambda_cal", help="config key to sweep (default loss.lambda_cal)"
     )

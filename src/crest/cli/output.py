@@ -27,3 +27,12 @@ def table(rows: list[list[str]], header: list[str]) -> str:
 
     sep = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
     return "\n".join([line(header), sep, *(line(r) for r in rows)])
+
+
+def add_overrides(
+    parser: Any, help: str = "override a config key, e.g. --set train.epochs=5 (repeatable)"
+) -> None:
+    """The ``--set a.b=v`` option every config-taking command shares."""
+    parser.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="A.B=V", help=help
+    )

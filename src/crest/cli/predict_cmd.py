@@ -124,6 +124,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         mode="replace" if args.replace else "add",
         top_k=args.top_k,
         gamma=args.gamma,
+        source=args.features,
     )
     print(
         f"{len(ids)} inputs, {len(pred.class_names)} classes in play ({int(pred.unseen.sum())} unseen/new get "

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from crest.cli.output import table
+from crest.cli.output import add_overrides, table
 from crest.config import describe_fields, load_config
 from crest.engine.evaluate import evaluate_checkpoint
 from crest.engine.train import train
@@ -19,14 +19,7 @@ from crest.engine.train import train
 def register(sub: Any) -> None:
     p = sub.add_parser("train", help="train CREST (default: on the embedded synthetic world)")
     p.add_argument("--config", help="a packaged config (synthetic, cub, sun, awa2) or a YAML file")
-    p.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="A.B=V",
-        help="override a config key, e.g. --set train.epochs=5 (repeatable)",
-    )
+    add_overrides(p)
     p.add_argument(
         "--out", type=Path, help="run folder (default runs/<config>-<selection>-seed<N>)"
     )

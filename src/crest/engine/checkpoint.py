@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from crest.atomic import atomic_path
+from crest.config import Config, config_from_dict
+from crest.data.benchmark import Benchmark
+from crest.data.h5 import read_benchmark
+from crest.engine.device import choose_device
 from crest.errors import DataError
+from crest.models import CrestModel, build_model
 
 
 def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
@@ -29,3 +35,40 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         if key not in state:
             raise DataError(path, key, "missing; not a crest checkpoint")
     return state
+
+
+@dataclass
+class Restored:
+    """A model rebuilt from a checkpoint, with the config and benchmark it was trained with."""
+
+    state: dict[str, Any]
+    cfg: Config
+    bench: Benchmark
+    data_path: Path
+    model: CrestModel
+    device: torch.device
+
+
+def restore(
+    checkpoint: str | Path, data: str | Path | None = None, device: str | None = None
+) -> Restored:
+    """Load ``checkpoint`` (weights only), rebuild its config and model on ``device`` (default: the
+    run's), in eval mode. ``data`` replaces the benchmark file the run trained on."""
+    state = load_checkpoint(checkpoint)
+    cfg = config_from_dict(state["config"])
+    data_path = Path(data) if data is not None else Path(state["data"])
+    bench = read_benchmark(data_path)
+    assert bench.feature_shape is not None
+    dev = choose_device(device or cfg.train.device)
+    model = build_model(cfg.model, bench.feature_shape[0], bench.w2v_att, bench.class_matrix()).to(
+        dev
+    )
+    model.load_state_dict(state["model"])
+    return Restored(state, cfg, bench, data_path, model.eval(), dev)
+
+
+def selected_gamma(state: dict[str, Any], cfg: Config) -> float:
+    """The γ a run's numbers are reported at: chosen on validation for `val`, else eval.gamma."""
+    if cfg.train.selection == "val":
+        return float(state.get("selection_state", {}).get("val_gamma", cfg.eval.gamma))
+    return cfg.eval.gamma

@@ -12,6 +12,7 @@ import torch.distributed as dist
 
 from crest.calibration import accuracy_coverage, auroc, expected_calibration_error, reliability
 from crest.data.dataset import FeatureDataset, feature_loader
+from crest.engine.checkpoint import restore, selected_gamma
 from crest.engine.device import autocast
 from crest.metrics import czsl_accuracy, gzsl, seen_unseen_curve
 from crest.models.crest import CrestModel
@@ -199,30 +200,10 @@ def evaluate_checkpoint(
     device: str = "auto",
 ) -> dict[str, Any]:
     """Test metrics of a saved model: CZSL, GZSL at γ (given, else the run's), AUSUC, uncertainty."""
-    from crest.config import config_from_dict
-    from crest.data.h5 import read_benchmark
-    from crest.engine.checkpoint import load_checkpoint
-    from crest.engine.device import choose_device
-    from crest.models import build_model
-
-    state = load_checkpoint(checkpoint)
-    cfg = config_from_dict(state["config"])
-    path = Path(data) if data is not None else Path(state["data"])
-    bench = read_benchmark(path)
-    assert bench.feature_shape is not None
-    dev = choose_device(device)
-    model = build_model(cfg.model, bench.feature_shape[0], bench.w2v_att, bench.class_matrix()).to(
-        dev
-    )
-    model.load_state_dict(state["model"])
-    selection = state.get("selection_state", {})
+    r = restore(checkpoint, data=data, device=device)
+    state, cfg, bench, model, dev, path = r.state, r.cfg, r.bench, r.model, r.device, r.data_path
     if gamma is None:
-        gamma = (
-            float(selection.get("val_gamma", cfg.eval.gamma))
-            if cfg.train.selection == "val"
-            else cfg.eval.gamma
-        )
-        how = "the run's γ"
+        gamma, how = selected_gamma(state, cfg), "the run's γ"
     else:
         how = "γ given on the command line"
     common: dict[str, Any] = {

@@ -9,13 +9,11 @@ from typing import Any
 
 import torch
 
-from crest.config import Config, config_from_dict
+from crest.config import Config
 from crest.data.benchmark import Benchmark
-from crest.data.h5 import read_benchmark
-from crest.engine.checkpoint import load_checkpoint
-from crest.engine.device import choose_device
+from crest.engine.checkpoint import restore
 from crest.errors import DataError
-from crest.models import CrestModel, build_model
+from crest.models import CrestModel
 
 
 @dataclass
@@ -58,15 +56,13 @@ def load_run(
         if checkpoint
         else pick_checkpoint(folder, str(metrics.get("selection", "final")))
     )
-    state = load_checkpoint(path)
-    cfg = config_from_dict(state["config"])
-    data_path = Path(data) if data else Path(state["data"])
-    bench = read_benchmark(data_path)
-    assert bench.feature_shape is not None
-    device = choose_device(cfg.train.device)
-    model = build_model(cfg.model, bench.feature_shape[0], bench.w2v_att, bench.class_matrix()).to(
-        device
+    r = restore(path, data=data)
+    state, cfg, bench, data_path, model, device = (
+        r.state,
+        r.cfg,
+        r.bench,
+        r.data_path,
+        r.model,
+        r.device,
     )
-    model.load_state_dict(state["model"])
-    model.eval()
     return LoadedRun(folder, cfg, bench, data_path, model, state, metrics, history, device)
