@@ -1,0 +1,40 @@
+"""Lean inference: no tensor of size batch × attributes × regions × width is ever built."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+
+from crest.config import ModelConfig
+from crest.models import build_model
+
+
+class LargestTensor(TorchDispatchMode):
+    """Records the largest tensor any operator produces."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.largest = 0
+        self.shape: tuple[int, ...] = ()
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        for t in out if isinstance(out, tuple | list) else (out,):
+            if isinstance(t, torch.Tensor) and t.numel() > self.largest:
+                self.largest, self.shape = t.numel(), tuple(t.shape)
+        return out
+
+
+def test_no_batch_by_attribute_by_region_by_width_tensor():
+    b, a, side, d = 8, 10, 3, 32
+    cfg = ModelConfig(d=d, d_ff=64, dropout=0.0, bank_size=6, bank_dim=4)
+    rng = np.random.default_rng(0)
+    model = build_model(cfg, 16, rng.normal(size=(a, 12)), np.abs(rng.normal(size=(7, a)))).eval()
+    x = torch.rand(b, 16, side, side)
+    with torch.no_grad(), LargestTensor() as probe:
+        model(x)
+    full = b * a * side * side * d
+    assert probe.largest < full / 3, (
+        f"a tensor of shape {probe.shape} ({probe.largest} ≥ B·A·R·d/3 = {full / 3:.0f})"
+    )
