@@ -80,3 +80,13 @@ def test_topk_bank_is_sparse():
 def test_both_branches_off_is_an_error():
     with pytest.raises(ValueError, match=r"at least one of model\.use_vgt and model\.use_agt"):
         _model(use_vgt=False, use_agt=False)
+
+
+def test_fused_region_embedding_equals_normalise_then_embed():
+    from crest.features import embed_regions, to_regions
+
+    torch.manual_seed(0)
+    x = torch.rand(3, 8, 4, 5) * 10
+    x[0, :, 0, 0] = 0  # an all-zero region stays finite
+    linear = torch.nn.Linear(8, 6)
+    torch.testing.assert_close(embed_regions(x, linear), linear(to_regions(x)), rtol=1e-5, atol=1e-6)

@@ -17,7 +17,7 @@ from crest.evidential import (
     fuse_dempster,
     opinion,
 )
-from crest.features import to_regions
+from crest.features import embed_regions
 from crest.models.geometry import GeometryBias
 from crest.models.grounding import AttributeGrounding, VisualGrounding
 from crest.models.pattern_bank import MetaPatternBank
@@ -99,7 +99,7 @@ class CrestModel(nn.Module):
         """``feature_map`` (B, D_v, h, w); ``class_matrix`` (C', A) overrides the stored Z."""
         _, _, h, w = feature_map.shape
         z = self.class_matrix if class_matrix is None else class_matrix
-        regions = self.region_embed(to_regions(feature_map))  # (B, R, d)
+        regions = embed_regions(feature_map, self.region_embed)  # (B, R, d), regions L2-normalised
         vectors = self.attribute_vectors
         attributes = self.attribute_embed(vectors)  # (A, d), once per step
         mu = self.cfg.mu
