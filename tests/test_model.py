@@ -89,4 +89,6 @@ def test_fused_region_embedding_equals_normalise_then_embed():
     x = torch.rand(3, 8, 4, 5) * 10
     x[0, :, 0, 0] = 0  # an all-zero region stays finite
     linear = torch.nn.Linear(8, 6)
-    torch.testing.assert_close(embed_regions(x, linear), linear(to_regions(x)), rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(
+        embed_regions(x, linear), linear(to_regions(x)), rtol=1e-5, atol=1e-6
+    )

@@ -172,7 +172,8 @@ def test_bad_inputs_through_the_cli(held_out, tmp_path):
         [CREST, "predict", str(ckpt), "--features", str(bad)], capture_output=True, text=True
     )
     assert (
-        res.returncode == 2 and "bad.npy: field 'features': shape (2, 7, 5, 5); expected (N, 32, h, w)" in res.stderr
+        res.returncode == 2
+        and "bad.npy: field 'features': shape (2, 7, 5, 5); expected (N, 32, h, w)" in res.stderr
     )
     broken = tmp_path / "broken.csv"
     broken.write_text("class,nope\nfoo,1\n")
