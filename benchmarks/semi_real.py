@@ -21,7 +21,7 @@ from crest.data.worlds import build_world
 from crest.experiments import run_once
 
 #: images per class kept from images.csv, per dataset (SUN has 717 classes of ~20 images)
-DEFAULT_CAPS = {"CUB": 20, "SUN": 10, "AWA2": 60}
+DEFAULT_CAPS = {"CUB": 20, "SUN": 6, "AWA2": 60}
 
 
 def main() -> None:

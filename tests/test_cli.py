@@ -94,3 +94,24 @@ def test_baseline_command(tiny_world, tmp_path):
         "gzsl_h",
         "gamma",
     }
+
+
+def test_demo_runs_end_to_end_on_the_default_world(tmp_path):
+    res = run(
+        "demo",
+        "--out",
+        str(tmp_path / "demo"),
+        "--set",
+        "train.epochs=1",
+        "--set",
+        "train.max_steps_per_epoch=2",
+    )
+    assert res.returncode == 0, res.stderr
+    assert (
+        "== the embedded default world ==" in res.stdout
+        and "classes     50 (seen 40, unseen 10)" in res.stdout
+    )
+    last = res.stdout.strip().splitlines()
+    assert any(line.startswith("| CREST ") and "final epoch (1)" in line for line in last)
+    assert any(line.startswith("| baseline ") for line in last)
+    assert (tmp_path / "demo" / "report.md").exists()

@@ -7,10 +7,9 @@ from pathlib import Path
 from typing import Any
 
 from crest.baseline import run_baseline
-from crest.cli.baseline_cmd import print_baseline
 from crest.cli.data_cmds import print_summary
-from crest.cli.output import add_overrides
-from crest.cli.train_cmds import print_metrics
+from crest.cli.output import add_overrides, table
+from crest.cli.train_cmds import pct
 from crest.config import load_config
 from crest.data.h5 import read_benchmark
 from crest.data.worlds import default_world
@@ -32,10 +31,31 @@ def cmd_demo(args: argparse.Namespace) -> int:
     path = default_world()
     print("== the embedded default world ==")
     print_summary(read_benchmark(path).summary())
-    print("\n== CREST (config 'synthetic') ==")
-    metrics = train(load_config("synthetic", args.overrides), args.out)
-    print_metrics(metrics)
-    print(f"run folder: {args.out}")
-    print("\n== baseline for comparison (ridge regression from pooled regions to attributes) ==")
-    print_baseline(path, run_baseline(path))
+    print("\n== baseline: ridge regression from pooled regions to attributes ==")
+    base = run_baseline(path)
+    print("\n== CREST, config 'synthetic' ==")
+    m = train(load_config("synthetic", args.overrides), args.out)
+    print(f"\nrun folder: {args.out} (report.md, metrics.json, checkpoints/)\n")
+    rows = [
+        [
+            "CREST",
+            pct(m["czsl_acc"]),
+            pct(m["gzsl_u"]),
+            pct(m["gzsl_s"]),
+            pct(m["gzsl_h"]),
+            f"{m['gamma']:.3f}",
+            m["selection_detail"],
+        ],
+        [
+            "baseline",
+            pct(base.czsl_acc),
+            pct(base.gzsl_u),
+            pct(base.gzsl_s),
+            pct(base.gzsl_h),
+            f"{base.gamma:.3f}",
+            f"closed form; γ: {base.gamma_selection}",
+        ],
+    ]
+    print(table(rows, ["model", "CZSL", "U", "S", "H", "γ", "selection"]))
+    print(f"Accuracies in % (per-class mean top-1); chance CZSL {pct(base.chance_czsl)}%.")
     return 0
