@@ -40,7 +40,8 @@ from crest.losses import CrestLoss
 from crest.models import CrestModel, build_model
 
 log = logging.getLogger(__name__)
-UNCERTAINTY_BINS = 20
+#: log-spaced bins for the per-epoch uncertainty histograms: u = K/S spans decades during training
+UNCERTAINTY_EDGES = np.geomspace(1e-4, 1.0, 25)
 
 
 @dataclass(frozen=True)
@@ -279,9 +280,15 @@ class Trainer:
         seen_out = collect_outputs(model, self.data_path, task.eval_seen, b.labels, **common)
         unseen_out = collect_outputs(model, self.data_path, task.eval_unseen, b.labels, **common)
         metrics: dict[str, Any] = zsl_metrics(seen_out, unseen_out, task.seen, task.unseen, gamma)
-        edges = np.linspace(0.0, 1.0, UNCERTAINTY_BINS + 1)
-        metrics["uncertainty_hist_seen"] = np.histogram(seen_out.uncertainty, edges)[0].tolist()
-        metrics["uncertainty_hist_unseen"] = np.histogram(unseen_out.uncertainty, edges)[0].tolist()
+        edges = UNCERTAINTY_EDGES
+        clip = lambda u: np.clip(u, edges[0], edges[-1])  # noqa: E731 - keep every sample in a bin
+        metrics["uncertainty_hist_seen"] = np.histogram(clip(seen_out.uncertainty), edges)[
+            0
+        ].tolist()
+        metrics["uncertainty_hist_unseen"] = np.histogram(clip(unseen_out.uncertainty), edges)[
+            0
+        ].tolist()
+        metrics["uncertainty_hist_edges"] = [round(float(e), 6) for e in edges]
         metrics["eval_split"] = task.eval_split
         return metrics
 

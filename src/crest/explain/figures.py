@@ -90,18 +90,23 @@ def uncertainty_densities(path: Path, history: list[dict[str, Any]]) -> Path | N
     )
     for ax, i in zip(axes[0], picks, strict=True):
         e = entries[i]
+        counts_edges = e.get("uncertainty_hist_edges")
+        log_scale = counts_edges is not None
         for key, label, color in (
             ("uncertainty_hist_seen", "seen classes", "tab:blue"),
             ("uncertainty_hist_unseen", "unseen classes", "tab:orange"),
         ):
             counts = np.asarray(e[key], dtype=float)
-            edges = np.linspace(0, 1, len(counts) + 1)
-            density = counts / max(counts.sum(), 1) / np.diff(edges)
-            ax.stairs(density, edges, label=label, color=color, fill=True, alpha=0.35)
-            ax.stairs(density, edges, color=color)
+            edges = np.asarray(counts_edges) if log_scale else np.linspace(0, 1, len(counts) + 1)
+            # share of samples per bin (bins are log-spaced: a density in u would mislead the eye)
+            share = counts / max(counts.sum(), 1)
+            ax.stairs(share, edges, label=label, color=color, fill=True, alpha=0.35)
+            ax.stairs(share, edges, color=color)
+        if log_scale:
+            ax.set_xscale("log")
         ax.set_title(f"epoch {e['epoch']}", fontsize=9)
         ax.set_xlabel("fused uncertainty u = K/S")
-    axes[0, 0].set_ylabel("density")
+    axes[0, 0].set_ylabel("share of test samples per bin")
     axes[0, 0].legend(fontsize=8)
     fig.suptitle("Uncertainty of test samples during training", fontsize=10, y=1.04)
     return save(fig, path)
