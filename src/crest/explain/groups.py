@@ -28,8 +28,13 @@ def sweep_figure(path: Path, key: str, results: list[RunResult]) -> Path:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     ax.set_title(f"H and ACC against {key}", fontsize=10)
-    ax.text(0.0, -0.2, "mean ± std over seeds; how epochs and γ were chosen: see report.md",
-            transform=ax.transAxes, fontsize=7, color="gray")
+    ax.text(
+        0.0,
+        -0.2,
+        "mean ± std over seeds; how epochs and γ were chosen: see report.md",
+        transform=ax.transAxes,
+        fontsize=7,
+        color="gray",
     )
     return figures.save(fig, path)
 
