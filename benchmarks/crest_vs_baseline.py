@@ -59,7 +59,7 @@ def main() -> None:
         like = build_world(spec, like="CUB")
         like_results = ablate(
             load_config("synthetic", [f"data.path={like}", f"train.epochs={args.like_epochs}"]),
-            args.out / "like_cub",
+            args.out / f"like_cub_{args.like_epochs}epochs",
             rows=["full"],
             seeds=args.seeds,
         )
