@@ -7,11 +7,13 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from crest.data.synthetic import WorldSpec, generate_default_world
+from conftest import TINY
+from crest.data.synthetic import generate_default_world
 from crest.engine.evaluate import evaluate_checkpoint
 
 HARNESS = Path(__file__).with_name("ddp_harness.py")
@@ -20,20 +22,7 @@ TORCHRUN = str(Path(sys.executable).with_name("torchrun"))
 
 @pytest.fixture(scope="module")
 def ddp_world(tmp_path_factory):
-    spec = WorldSpec(
-        seed=5,
-        classes=12,
-        unseen=3,
-        val_classes=2,
-        parts=3,
-        values=4,
-        families=3,
-        images_min=12,
-        images_max=15,
-        grid=3,
-        feature_dim=16,
-        word_dim=20,
-    )
+    spec = replace(TINY, seed=5, images_min=12, images_max=15, grid=3)
     return generate_default_world(tmp_path_factory.mktemp("w") / "ddp.h5", spec)
 
 

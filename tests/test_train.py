@@ -8,12 +8,14 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 import torch
 
-from crest.data.synthetic import WorldSpec, generate_default_world
+from conftest import TINY
+from crest.data.synthetic import generate_default_world
 from crest.engine.checkpoint import load_checkpoint
 
 CREST = str(Path(sys.executable).with_name("crest"))
@@ -31,20 +33,7 @@ SMALL_MODEL = [
 
 @pytest.fixture(scope="module")
 def train_world(tmp_path_factory):
-    spec = WorldSpec(
-        seed=1,
-        classes=12,
-        unseen=3,
-        val_classes=2,
-        parts=3,
-        values=4,
-        families=3,
-        images_min=16,
-        images_max=20,
-        grid=3,
-        feature_dim=16,
-        word_dim=20,
-    )
+    spec = replace(TINY, seed=1, images_min=16, images_max=20, grid=3)
     return generate_default_world(tmp_path_factory.mktemp("w") / "train.h5", spec)
 
 

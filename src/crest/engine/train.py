@@ -44,6 +44,12 @@ log = logging.getLogger(__name__)
 UNCERTAINTY_EDGES = np.geomspace(1e-4, 1.0, 25)
 
 
+def uncertainty_histogram(u: np.ndarray) -> np.ndarray:
+    """Counts on UNCERTAINTY_EDGES; values outside the range go to the end bins (none is lost)."""
+    clipped = np.clip(u, UNCERTAINTY_EDGES[0], UNCERTAINTY_EDGES[-1])
+    return np.histogram(clipped, UNCERTAINTY_EDGES)[0]
+
+
 @dataclass(frozen=True)
 class Task:
     """What one phase trains on and is scored on (file rows and class ids)."""
@@ -280,15 +286,9 @@ class Trainer:
         seen_out = collect_outputs(model, self.data_path, task.eval_seen, b.labels, **common)
         unseen_out = collect_outputs(model, self.data_path, task.eval_unseen, b.labels, **common)
         metrics: dict[str, Any] = zsl_metrics(seen_out, unseen_out, task.seen, task.unseen, gamma)
-        edges = UNCERTAINTY_EDGES
-        clip = lambda u: np.clip(u, edges[0], edges[-1])  # noqa: E731 - keep every sample in a bin
-        metrics["uncertainty_hist_seen"] = np.histogram(clip(seen_out.uncertainty), edges)[
-            0
-        ].tolist()
-        metrics["uncertainty_hist_unseen"] = np.histogram(clip(unseen_out.uncertainty), edges)[
-            0
-        ].tolist()
-        metrics["uncertainty_hist_edges"] = [round(float(e), 6) for e in edges]
+        for split, out in (("seen", seen_out), ("unseen", unseen_out)):
+            metrics[f"uncertainty_hist_{split}"] = uncertainty_histogram(out.uncertainty).tolist()
+        metrics["uncertainty_hist_edges"] = [round(float(e), 6) for e in UNCERTAINTY_EDGES]
         metrics["eval_split"] = task.eval_split
         return metrics
 
