@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # GPU smoke test: two epochs of CREST on a --like CUB world with 2048-d 14x14 features in bf16,
-# then the training and evaluation throughput. Needs the package installed (make setup, or
-# pip install -e .) and the real class side of CUB ($CREST_DATA, default ../shared/data).
+# then the training and evaluation throughput, then `crest bench` in bf16 and fp32. Needs the
+# package installed (make setup, or pip install -e .) and the real class side of CUB
+# ($CREST_DATA, default ../shared/data).
 #   bash scripts/gpu_smoke.sh            # defaults: 20 images per class, output in /tmp/crest-gpu-smoke
 #   CAP=60 OUT=/scratch/smoke bash scripts/gpu_smoke.sh
 set -euo pipefail
@@ -21,3 +22,8 @@ for line in open(sys.argv[1]):
     print(f"epoch {e['epoch']}: {e['samples_per_s']:.0f} training samples/s, {e['train_seconds']:.1f} s, "
           f"CZSL {100 * e['czsl_acc']:.1f} H {100 * e['gzsl_h']:.1f} (γ={e['gamma']})")
 PY
+# one training step at the CUB shape, bf16 and fp32: time, FLOPs, MFU against the measured
+# matmul peak, memory, inference, streaming from the file above, and the top operators
+"$CREST" bench --shape cub --precision bf16 --steps 10 --profile 10 --data "$OUT/cub_like_2048x14x14.h5" \
+  --json-out "$OUT/bench_bf16.json"
+"$CREST" bench --shape cub --precision fp32 --steps 10 --json-out "$OUT/bench_fp32.json"

@@ -123,8 +123,7 @@ def test_forward_backward_every_switch(row, encoder, fusion):
     assert ("edl" in terms) == loss_kw.get("use_edl", True)
     assert ("digs" in terms) == (model_kw.get("use_agt", True) and loss_kw.get("use_digs", True))
     assert out.alpha.shape == (6, 7) and out.uncertainty.shape == (6,)
-    if model_kw.get("use_vgt", True):
-        assert out.attention is not None and out.attention.shape == (6, 5, 12)
+    assert out.attention is None  # training keeps no attribute→region map
 
 
 def test_edl_term_changes_with_fusion():

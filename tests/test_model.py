@@ -20,7 +20,7 @@ def _model(**kw) -> CrestModel:
 
 def test_outputs_are_consistent():
     model = _model().eval()
-    out = model(torch.rand(3, 8, 4, 4))
+    out = model(torch.rand(3, 8, 4, 4), return_attention=True)
     torch.testing.assert_close(out.attention.sum(-1), torch.ones(3, 6))
     mu = model.cfg.mu
     torch.testing.assert_close(out.embedding, mu * out.scores_agt + (1 - mu) * out.scores_vgt)
@@ -92,3 +92,78 @@ def test_fused_region_embedding_equals_normalise_then_embed():
     torch.testing.assert_close(
         embed_regions(x, linear), linear(to_regions(x)), rtol=1e-5, atol=1e-6
     )
+
+
+def test_attention_map_is_optional_and_changes_nothing_else():
+    model = _model().eval()
+    x = torch.rand(4, 8, 3, 3)
+    fused = model(x)  # VGT through scaled_dot_product_attention, no map kept
+    explicit = model(x, return_attention=True)
+    assert fused.attention is None and explicit.attention is not None
+    for name in ("logits", "alpha", "uncertainty", "scores_vgt", "conflict"):
+        torch.testing.assert_close(getattr(fused, name), getattr(explicit, name))
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 3])
+def test_inference_in_pieces_gives_the_whole_batch_result(chunk):
+    whole, pieces = _model(inference_chunk=0).eval(), _model(inference_chunk=chunk).eval()
+    x = torch.rand(7, 8, 3, 3)  # 7 is not a multiple of any piece size
+    with torch.no_grad():
+        a, b = whole(x, return_attention=True), pieces(x, return_attention=True)
+    for name in ("logits", "alpha", "uncertainty", "attention", "conflict", "bank_query"):
+        torch.testing.assert_close(getattr(a, name), getattr(b, name), rtol=1e-5, atol=1e-6)
+    # with autograd the batch is never split: a training step sees one graph
+    calls = []
+    inner = pieces._forward
+
+    def counting(*args):
+        calls.append(args[0].shape[0])
+        return inner(*args)
+
+    pieces._forward = counting  # type: ignore[method-assign]
+    with torch.no_grad():
+        pieces(x)
+    assert calls == [chunk] * (7 // chunk) + ([7 % chunk] if 7 % chunk else [])
+    calls.clear()
+    out = pieces(x)
+    assert out.logits.requires_grad and calls == [7]
+
+
+def test_inference_chunk_auto_depends_on_the_device():
+    model = _model()
+    assert model.inference_chunk(torch.device("cpu")) == 16
+    assert model.inference_chunk(torch.device("cuda")) == 0
+    assert _model(inference_chunk=5).inference_chunk(torch.device("cuda")) == 5
+
+
+@pytest.mark.parametrize("batch", [1, 16, 37])
+def test_region_projection_matches_a_linear_layer_with_gradients(batch):
+    from crest.features import embed_regions, to_regions
+
+    torch.manual_seed(1)
+    x = torch.randn(batch, 20, 3, 4)
+    fused, reference = torch.nn.Linear(20, 6), torch.nn.Linear(20, 6)
+    reference.load_state_dict(fused.state_dict())
+    out_fused, out_ref = embed_regions(x, fused), reference(to_regions(x))
+    assert out_fused.is_contiguous()
+    torch.testing.assert_close(out_fused, out_ref, rtol=1e-5, atol=1e-6)
+    g = torch.randn_like(out_ref)
+    (out_fused * g).sum().backward()
+    (out_ref * g).sum().backward()
+    torch.testing.assert_close(fused.weight.grad, reference.weight.grad, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(fused.bias.grad, reference.bias.grad, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("shared_query", [False, True])
+def test_written_out_attention_equals_the_fused_kernel(shared_query):
+    from crest.models.blocks import attend
+
+    torch.manual_seed(0)
+    q = torch.randn(7, 16) if shared_query else torch.randn(3, 7, 16)
+    k, v = torch.randn(3, 5, 16), torch.randn(3, 5, 16)
+    bias = None if shared_query else -torch.rand(7, 5)  # a geometry-style logit bias
+    fused = attend(q, k, v, bias, 0.0, False, 3)
+    # p far below 2⁻¹⁶ keeps every element: the written-out CPU training path without dropout
+    written = attend(q, k, v, bias, 1e-9, True, 3)
+    assert written.shape == fused.shape == (3, 7, 16)
+    torch.testing.assert_close(written, fused, rtol=1e-5, atol=1e-5)

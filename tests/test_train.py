@@ -162,3 +162,30 @@ def test_checkpoint_never_runs_code(tmp_path):
     with pytest.raises(DataError, match="not a readable crest checkpoint"):
         load_checkpoint(path)
     assert not (tmp_path / "pwned").exists()
+
+
+def test_compiled_training_trains_and_checkpoints_an_eager_model(train_world, tmp_path):
+    """train.compile=true: the step runs through torch.compile, the checkpoint is the plain model.
+
+    The aot_eager backend traces forward and backward graphs as inductor does but generates no
+    kernels, which keeps this test to seconds; inductor itself is timed by `crest bench --compile`.
+    """
+    run = tmp_path / "compiled"
+    extra = ("train.epochs=2", "train.compile=true", "train.compile_backend=aot_eager")
+    res = crest(
+        "train",
+        *sets(train_world, *extra),
+        "--out",
+        str(run),
+    )
+    assert res.returncode == 0, res.stderr
+    history = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [h["epoch"] for h in history] == [1, 2]
+    assert history[1]["loss"]["total"] < history[0]["loss"]["total"]
+    ckpt = load_checkpoint(run / "checkpoints" / "last.pt")
+    assert not any(k.startswith("_orig_mod.") for k in ckpt["model"])  # no compile wrapper names
+    res = crest("eval", str(run / "checkpoints" / "last.pt"), "--json")
+    assert res.returncode == 0, res.stderr
+    evaluated = json.loads(res.stdout)
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert evaluated["czsl_acc"] == pytest.approx(metrics["czsl_acc"], abs=1e-6)

@@ -57,6 +57,11 @@ class ModelConfig:
     fusion: str = doc("average", "evidence fusion of the two branches", ("average", "dempster"))
     use_vgt: bool = doc(True, "visual grounding branch (Table 2: w/o VGT sets false)")
     use_agt: bool = doc(True, "attribute grounding branch (Table 2: w/o AGT sets false)")
+    inference_chunk: int = doc(
+        -1,
+        "samples per forward piece without autograd (eval, predict); same outputs, less "
+        "memory; -1 = auto (16 on the CPU, whole batch on a GPU), 0 = whole batch",
+    )
 
 
 @dataclass
@@ -95,6 +100,15 @@ class TrainConfig:
     precision: str = doc("fp32", "fp32, or bf16 autocast (CUDA or CPU)", ("fp32", "bf16"))
     device: str = doc("auto", "auto (CUDA when available), cpu, cuda, cuda:N")
     deterministic: bool = doc(False, "torch deterministic algorithms (slower on CUDA)")
+    compile: bool = doc(
+        False,
+        "train through torch.compile; the first step compiles (3-4 min on a 2-core CPU at the "
+        "CUB shape, where the compiled step was no faster than eager: see docs/performance.md)",
+    )
+    compile_backend: str = doc(
+        "inductor",
+        "torch.compile backend (aot_eager traces without generating kernels: a quick check)",
+    )
     selection: str = doc(
         "final",
         "model selection: final epoch; val = epoch and γ on validation classes, then retrain on trainval; "

@@ -193,7 +193,7 @@ class CrestPredictor:
     ) -> list[dict[str, Any]]:
         """Per input: the top attributes by VGT score with their attention over the grid (h, w)."""
         x = self.check_features(features)
-        out = self.model(x.to(self.device))
+        out = self.model(x.to(self.device), return_attention=True)
         if out.attention is None or out.scores_vgt is None:
             raise DataError(None, "model", "has no VGT branch: no attention maps to explain with")
         h, w = x.shape[2:]

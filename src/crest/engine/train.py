@@ -173,6 +173,10 @@ class Trainer:
             net = DistributedDataParallel(
                 model, device_ids=[dev.index] if dev.type == "cuda" else None
             )
+        if cfg.train.compile:
+            # the training step only: checkpoints and evaluation use the eager `model`, whose
+            # parameters the compiled module shares
+            net = torch.compile(net, backend=cfg.train.compile_backend)  # type: ignore[assignment]
         criterion = CrestLoss(
             cfg.loss, torch.as_tensor(task.seen), torch.as_tensor(task.unseen), cfg.model.fusion
         ).to(dev)

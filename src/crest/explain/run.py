@@ -31,7 +31,7 @@ def forward_rows(
     data = FeatureDataset(run.data_path, rows, labels=run.bench.labels)
     parts: dict[str, list[torch.Tensor]] = {}
     for x, y in feature_loader(data, batch_size=run.cfg.eval.batch_size, shuffle=False):
-        out = run.model(x.to(run.device))
+        out = run.model(x.to(run.device), return_attention=keep_attention)
         fields = {
             "logits": out.logits,
             "alpha": out.alpha,

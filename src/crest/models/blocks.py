@@ -8,15 +8,53 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from crest.models.dropout import Dropout
+from crest.models.dropout import dropout as apply_dropout
+
 
 class FeedForward(nn.Module):
     def __init__(self, d: int, d_ff: int, dropout: float) -> None:
         super().__init__()
         self.fc1, self.fc2 = nn.Linear(d, d_ff), nn.Linear(d_ff, d)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc2(self.dropout(F.relu(self.fc1(x))))
+
+
+def attention_weights(
+    q: torch.Tensor, k: torch.Tensor, bias: torch.Tensor | None = None
+) -> torch.Tensor:
+    """softmax(q kᵀ / √d + bias); a batch-independent side (no batch dimension) broadcasts."""
+    logits = torch.matmul(q, k.transpose(-1, -2)) * (1.0 / math.sqrt(q.shape[-1]))
+    if bias is not None:
+        logits = logits + bias.to(logits.dtype)
+    return logits.softmax(dim=-1)
+
+
+def attend(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    bias: torch.Tensor | None,
+    p: float,
+    training: bool,
+    batch: int,
+) -> torch.Tensor:
+    """Single-head attention; a side without a batch dimension is shared by the ``batch``.
+
+    The fused ``scaled_dot_product_attention`` runs everywhere except one case: training with
+    dropout on the CPU, where it falls back to its math path and draws the dropout mask with
+    ``bernoulli_`` (4% of a CUB training step); written out here, the mask is the cheap one of
+    :mod:`crest.models.dropout`, and the arithmetic is the same as that math path's.
+    """
+    if training and p > 0 and q.device.type == "cpu" and not torch.compiler.is_compiling():
+        return torch.matmul(apply_dropout(attention_weights(q, k, bias), p, True), v)
+    qb, kb, vb = (t.expand(batch, *t.shape) if t.dim() == 2 else t for t in (q, k, v))
+    mask = None if bias is None else bias.to(qb.dtype)
+    return F.scaled_dot_product_attention(
+        qb, kb, vb, attn_mask=mask, dropout_p=p if training else 0.0
+    )
 
 
 class SelfAttentionBlock(nn.Module):
@@ -28,18 +66,12 @@ class SelfAttentionBlock(nn.Module):
         self.out = nn.Linear(d, d)
         self.norm1, self.norm2 = nn.LayerNorm(d), nn.LayerNorm(d)
         self.ffn = FeedForward(d, d_ff, dropout)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         self.p = dropout
 
     def forward(self, x: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
         q, k, v = self.qkv(x).chunk(3, dim=-1)
-        attn = F.scaled_dot_product_attention(
-            q,
-            k,
-            v,
-            attn_mask=None if bias is None else bias.to(q.dtype),
-            dropout_p=self.p if self.training else 0.0,
-        )
+        attn = attend(q, k, v, bias, self.p, self.training, x.shape[0])
         x = self.norm1(x + self.dropout(self.out(attn)))
         return self.norm2(x + self.dropout(self.ffn(x)))
 
@@ -48,7 +80,9 @@ class CrossAttentionBlock(nn.Module):
     """Queries attend to keys/values; either side may be batch-independent (no batch dimension).
 
     Batch-independent projections (the attribute side) are computed once per call, never per sample.
-    ``return_weights`` gives the attention map (B, Lq, Lk) before dropout.
+    ``return_weights`` gives the attention map (B, Lq, Lk) before dropout; it costs an explicit
+    softmax that keeps (B, Lq, Lk) for backward, so it is asked for only where the map is used
+    (explanations). Otherwise :func:`attend` runs (the fused kernel where it is fastest).
     """
 
     def __init__(self, d: int, d_ff: int, dropout: float) -> None:
@@ -57,9 +91,8 @@ class CrossAttentionBlock(nn.Module):
         self.out = nn.Linear(d, d)
         self.norm1, self.norm2 = nn.LayerNorm(d), nn.LayerNorm(d)
         self.ffn = FeedForward(d, d_ff, dropout)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         self.p = dropout
-        self.scale = 1.0 / math.sqrt(d)
 
     def forward(
         self, query: torch.Tensor, memory: torch.Tensor, batch: int, return_weights: bool = False
@@ -67,16 +100,10 @@ class CrossAttentionBlock(nn.Module):
         q, k, v = self.q(query), self.k(memory), self.v(memory)
         weights = None
         if return_weights:
-            logits = torch.matmul(q, k.transpose(-1, -2)) * self.scale  # broadcasts (Lq,d)x(B,d,Lk)
-            weights = logits.softmax(dim=-1)
-            attn = torch.matmul(F.dropout(weights, self.p, self.training), v)
+            weights = attention_weights(q, k)  # broadcasts (Lq, d) × (B, d, Lk)
+            attn = torch.matmul(apply_dropout(weights, self.p, self.training), v)
         else:
-            qb = q.expand(batch, *q.shape) if q.dim() == 2 else q
-            kb = k.expand(batch, *k.shape) if k.dim() == 2 else k
-            vb = v.expand(batch, *v.shape) if v.dim() == 2 else v
-            attn = F.scaled_dot_product_attention(
-                qb, kb, vb, dropout_p=self.p if self.training else 0.0
-            )
+            attn = attend(q, k, v, None, self.p, self.training, batch)
         residual = query if query.dim() == 3 else query.unsqueeze(0)
         x = self.norm1(residual + self.dropout(self.out(attn)))
         x = self.norm2(x + self.dropout(self.ffn(x)))

@@ -39,8 +39,11 @@ class GeometryBias(nn.Module):
 
     def forward(self, h: int, w: int) -> torch.Tensor:
         key = (h, w, str(self.proj.weight.device))
-        emb = self._cache.get(key)
+        # under torch.compile the embedding is traced as constants; a cache lookup would be a
+        # guard on a dict that the first call changes, and so a recompile
+        emb = None if torch.compiler.is_compiling() else self._cache.get(key)
         if emb is None:
             emb = relative_geometry_embedding(h, w, self.frequencies).to(self.proj.weight.device)
-            self._cache[key] = emb
+            if not torch.compiler.is_compiling():
+                self._cache[key] = emb
         return -F.relu(self.proj(emb).squeeze(-1))  # additive bias (R, R)

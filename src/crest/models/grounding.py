@@ -24,24 +24,32 @@ class VisualGrounding(nn.Module):
         self.decoder = CrossAttentionBlock(d, d_ff, dropout)
         self.w_v = nn.Parameter(torch.randn(word_dim, d) / math.sqrt(d))  # W_V ∈ R^{D_w×d}
 
+    def attribute_side(
+        self, attributes: torch.Tensor, vectors: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(decoder queries (A, d), W_Vᵀ v_i (A, d)): batch-independent, once per forward."""
+        queries = attributes
+        if self.attribute_attention is not None:
+            queries = self.attribute_attention(attributes.unsqueeze(0)).squeeze(0)
+        return queries, vectors @ self.w_v
+
     def forward(
         self,
         regions: torch.Tensor,
-        attributes: torch.Tensor,
-        vectors: torch.Tensor,
+        queries: torch.Tensor,
+        projected: torch.Tensor,
         bias: torch.Tensor | None,
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(scores a^V (B, A), attention (B, A, R), grounded features F^V (B, A, d))."""
+        return_attention: bool = False,
+    ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
+        """(scores a^V (B, A), attention (B, A, R) or None, grounded features F^V (B, A, d)).
+
+        ``queries`` and ``projected`` come from :meth:`attribute_side`.
+        """
         u = self.encoder(regions, bias)
-        queries = attributes
-        if self.attribute_attention is not None:
-            queries = self.attribute_attention(attributes.unsqueeze(0)).squeeze(
-                0
-            )  # batch-independent
-        f, weights = self.decoder(queries, u, batch=regions.shape[0], return_weights=True)
-        assert weights is not None
-        projected = vectors @ self.w_v  # (A, d): W_Vᵀ v_i once per step
-        scores = (f * projected).sum(dim=-1)
+        f, weights = self.decoder(
+            queries, u, batch=regions.shape[0], return_weights=return_attention
+        )
+        scores = torch.einsum("bad,ad->ba", f, projected)  # a^V_i = (W_Vᵀ v_i) · f^V_i
         return scores, weights, f
 
 

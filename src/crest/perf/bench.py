@@ -55,6 +55,10 @@ class BenchResult:
     inference_samples_per_s: float
     inference_peak_memory_mb: float
     stream_samples_per_s: float | None = None
+    compiled: bool = False
+    rounds: int = 0  # timed rounds of (inference, training step, matmul peak); medians reported
+    compile_seconds: float | None = None
+    profile: list[dict[str, Any]] | None = None
 
 
 def _sync(device: torch.device) -> None:
@@ -102,7 +106,12 @@ def run_bench(
     device: str = "auto",
     data: str | Path | None = None,
     model_overrides: list[str] | None = None,
+    compile: bool = False,
+    profile_rows: int = 0,
 ) -> BenchResult:
+    """Measure inference first, then training; ``compile`` runs both through ``torch.compile``
+    (compilation happens in the warm-up calls and is reported, not timed); ``profile_rows`` > 0
+    adds the top operators of one profiled training step."""
     side, attributes, classes, seen, config = SHAPES[shape]
     dev = choose_device(device)
     cfg = load_config(config, model_overrides or [])
@@ -121,10 +130,11 @@ def run_bench(
     )
     opt = torch.optim.Adam(model.parameters(), lr=1e-4)
     x = y = torch.empty(0)  # the training batch is made after the inference measurement
+    net: Callable[[torch.Tensor], Any] = torch.compile(model) if compile else model
 
     def train_step() -> None:
         with autocast(dev, precision):
-            out = model(x)
+            out = net(x)
         loss, _ = loss_fn(out, y, 5, model)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -140,21 +150,45 @@ def run_bench(
     @torch.no_grad()
     def infer() -> None:
         with autocast(dev, precision):
-            model(xi)
+            net(xi)
 
-    infer_s = _median_time(infer, dev, max(2, steps // 2), 1)
+    compile_s = 0.0
+    t0 = time.perf_counter()
+    infer()  # warm-up (and, with compile, compilation: kept out of the timings)
+    compile_s += time.perf_counter() - t0
     infer_mem = _memory_mb(dev)
     x = torch.rand(batch, 2048, side, side, device=dev)
     y = torch.randint(0, seen, (batch,), device=dev)
+    model.train()
     if dev.type == "cuda":
         torch.cuda.reset_peak_memory_stats(dev)
-    model.train()
+    t0 = time.perf_counter()
+    train_step()
+    compile_s += time.perf_counter() - t0
     with FlopCounterMode(display=False) as counter:
+        model_step = net
+        net = model  # count FLOPs on the eager model: the compiled graph hides its operators
         train_step()
+        net = model_step
     flops = float(counter.get_total_flops())
-    step = _median_time(train_step, dev, steps, warmup)
+    for _ in range(max(0, warmup - 1)):
+        train_step()
     train_mem = _memory_mb(dev)
-    peak = matmul_peak(dev, precision)
+    # timed rounds: inference, a training step and the matmul peak take turns, so a machine
+    # whose speed drifts (shared hosts do, by ±20% over minutes) moves all three alike and the
+    # ratios between them (MFU, inference ÷ training) stay meaningful
+    infer_times, step_times, peaks = [], [], []
+    for _ in range(steps):
+        model.eval()
+        infer_times.append(_median_time(infer, dev, 1, 0))
+        model.train()
+        if dev.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(dev)
+        step_times.append(_median_time(train_step, dev, 1, 0))
+        train_mem = max(train_mem, _memory_mb(dev))
+        peaks.append(matmul_peak(dev, precision, reps=3))
+    infer_s, step, peak = (statistics.median(v) for v in (infer_times, step_times, peaks))
+    top = profile_step(train_step, dev, profile_rows) if profile_rows > 0 else None
 
     stream = stream_rate(data) if data else None
     return BenchResult(
@@ -178,7 +212,52 @@ def run_bench(
         inference_samples_per_s=inference_batch / infer_s,
         inference_peak_memory_mb=infer_mem,
         stream_samples_per_s=stream,
+        compiled=compile,
+        compile_seconds=compile_s if compile else None,
+        rounds=steps,
+        profile=top,
     )
+
+
+def profile_step(step: Callable[[], Any], device: torch.device, rows: int) -> list[dict[str, Any]]:
+    """The ``rows`` operators with the most self time in one step, with their input shapes."""
+    from torch.profiler import ProfilerActivity, profile
+
+    activities = [ProfilerActivity.CPU]
+    if device.type == "cuda":
+        activities.append(ProfilerActivity.CUDA)
+    with profile(activities=activities, record_shapes=True) as prof:
+        step()
+        _sync(device)
+    events = prof.key_averages(group_by_input_shape=True)
+    on_device = device.type == "cuda"
+
+    def self_us(e: Any) -> float:
+        return float(e.self_device_time_total if on_device else e.self_cpu_time_total)
+
+    total = sum(self_us(e) for e in events) or 1.0
+    ranked = sorted(events, key=self_us, reverse=True)[:rows]
+    return [
+        {
+            "op": e.key,
+            "input_shapes": str(e.input_shapes),
+            "calls": int(e.count),
+            "self_ms": round(self_us(e) / 1000, 2),
+            "share": round(self_us(e) / total, 4),
+        }
+        for e in ranked
+    ]
+
+
+def profile_table(rows: list[dict[str, Any]]) -> str:
+    """Markdown table of :func:`profile_step` rows."""
+    lines = ["| op | input shapes | calls | self ms | share |", "|---|---|---|---|---|"]
+    for r in rows:
+        shapes = r["input_shapes"].replace("|", "/")
+        lines.append(
+            f"| {r['op']} | {shapes} | {r['calls']} | {r['self_ms']:.1f} | {100 * r['share']:.1f}% |"
+        )
+    return "\n".join(lines)
 
 
 def stream_rate(path: str | Path, batch: int = 64, limit: int = 2048) -> float:
@@ -204,7 +283,11 @@ def as_table(r: BenchResult) -> str:
             "shape",
             f"{r.shape}: B={r.batch}, R={r.regions}, D_v={r.feature_dim}, A={r.attributes}, C={r.classes}, d={r.d}",
         ),
-        ("device / precision", f"{r.device} / {r.precision}"),
+        (
+            "device / precision",
+            f"{r.device} / {r.precision}" + (" / compiled" if r.compiled else ""),
+        ),
+        ("timed rounds (medians)", str(r.rounds)),
         ("train step (median)", f"{r.step_ms_median:.1f} ms"),
         ("train samples/s", f"{r.train_samples_per_s:.1f}"),
         ("FLOPs per step", f"{r.flops_per_step / 1e9:.1f} GFLOP"),
@@ -217,6 +300,8 @@ def as_table(r: BenchResult) -> str:
     ]
     if r.stream_samples_per_s is not None:
         rows.append(("feature streaming samples/s", f"{r.stream_samples_per_s:.1f}"))
+    if r.compile_seconds is not None:
+        rows.append(("compile time (not in timings)", f"{r.compile_seconds:.1f} s"))
     width = max(len(k) for k, _ in rows)
     return "\n".join(f"{k.ljust(width)}  {v}" for k, v in rows)
 

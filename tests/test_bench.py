@@ -1,0 +1,53 @@
+"""`crest bench`: the real CLI at a small shape, FLOP counting, the profile, streaming."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from crest.perf.bench import run_bench
+
+CREST = str(Path(sys.executable).with_name("crest"))
+SMALL = ["model.d=32", "model.d_ff=64", "model.bank_size=8", "model.bank_dim=8"]
+
+
+def test_bench_cli_reports_every_figure(tiny_world, tmp_path):
+    out = tmp_path / "bench.json"
+    sets = [a for item in SMALL for a in ("--set", item)]
+    shape = ["--shape", "cub7", "--batch", "8", "--inference-batch", "16", "--steps", "2"]
+    extras = ["--profile", "4", "--data", str(tiny_world), "--json-out", str(out)]
+    res = subprocess.run(
+        [CREST, "bench", *shape, *extras, *sets],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert res.returncode == 0, res.stderr
+    for label in ("model-FLOPs utilisation", "inference samples/s (batch 16)", "top 4 operators"):
+        assert label in res.stdout
+    r = json.loads(out.read_text())
+    assert r["shape"] == "cub7" and r["regions"] == 49 and r["d"] == 32 and r["rounds"] == 2
+    assert r["flops_per_step"] > 0 and r["matmul_peak_tflops"] > 0
+    assert r["mfu"] == pytest.approx(
+        r["flops_per_step"] / (r["step_ms_median"] / 1000) / (r["matmul_peak_tflops"] * 1e12),
+        rel=1e-6,
+    )
+    assert r["train_samples_per_s"] == pytest.approx(8 / (r["step_ms_median"] / 1000), rel=1e-6)
+    assert r["inference_samples_per_s"] > 0 and r["stream_samples_per_s"] > 0
+    assert len(r["profile"]) == 4 and 0 < sum(p["share"] for p in r["profile"]) <= 1
+    assert all(p["self_ms"] > 0 and p["calls"] >= 1 for p in r["profile"])
+
+
+def test_flops_grow_with_the_batch_and_cover_the_region_projection():
+    small = run_bench("cub7", batch=4, steps=1, warmup=1, inference_batch=4, model_overrides=SMALL)
+    large = run_bench("cub7", batch=8, steps=1, warmup=1, inference_batch=4, model_overrides=SMALL)
+    per_four_samples = large.flops_per_step - small.flops_per_step
+    once_per_step = small.flops_per_step - per_four_samples  # the attribute side
+    assert 0 < once_per_step < small.flops_per_step
+    # four samples' forward and weight gradient of the region projection: 2 × (2·4·R·D_v·d)
+    projection = 2 * 2 * 4 * 49 * 2048 * 32
+    assert projection < per_four_samples < 10 * projection
