@@ -38,3 +38,16 @@ def test_no_batch_by_attribute_by_region_by_width_tensor():
     assert probe.largest < full / 3, (
         f"a tensor of shape {probe.shape} ({probe.largest} ≥ B·A·R·d/3 = {full / 3:.0f})"
     )
+
+
+def test_training_step_builds_no_such_tensor_either():
+    b, a, side, d = 8, 10, 3, 32
+    cfg = ModelConfig(d=d, d_ff=64, dropout=0.2, bank_size=6, bank_dim=4)
+    rng = np.random.default_rng(0)
+    model = build_model(cfg, 16, rng.normal(size=(a, 12)), np.abs(rng.normal(size=(7, a)))).train()
+    x = torch.rand(b, 16, side, side)
+    with LargestTensor() as probe:
+        out = model(x)
+        (out.logits.sum() + out.alpha.sum()).backward()
+    full = b * a * side * side * d
+    assert probe.largest < full / 3, f"a tensor of shape {probe.shape} in forward or backward"
