@@ -184,16 +184,6 @@ def summarise(runs: list[dict[str, Any]]) -> dict[str, float]:
     return {k: statistics.median(r[k] for r in runs) for k in keys}
 
 
-def profile_md(rows: list[dict[str, Any]]) -> list[str]:
-    out = ["| op | input shapes | calls | self ms | share |", "|---|---|---|---|---|"]
-    for r in rows:
-        out.append(
-            f"| {r['op']} | {r['input_shapes']} | {r['calls']} | {r['self_ms']:.0f} | "
-            f"{100 * r['share']:.1f}% |"
-        )
-    return out
-
-
 def report(
     before: list[dict[str, Any]],
     after: list[dict[str, Any]],
@@ -201,6 +191,9 @@ def report(
     rev: str,
     seconds: float,
 ) -> str:
+    # imported here, in the parent only: a worker must import crest from the tree it measures
+    from crest.perf.bench import profile_table
+
     b, a = summarise(before), summarise(after)
     rows = [
         ("train step (median)", "step_ms_median", "{:.0f} ms"),
@@ -259,7 +252,7 @@ def report(
                 f"## Profile of one training step, {name} (top {len(prof)} operators by self CPU time; "
                 f"total {runs[0]['profile_total_ms']:.0f} ms under the profiler)",
                 "",
-                *profile_md(prof),
+                profile_table(prof),
             ]
     return "\n".join(lines) + "\n"
 

@@ -10,6 +10,9 @@ import pytest
 from crest.data.synthetic import WorldSpec, generate_default_world
 from crest.paths import data_root
 
+#: --set overrides that make a model small enough to train in seconds in tests
+SMALL_MODEL = ["model.d=16", "model.d_ff=32", "model.bank_size=8", "model.bank_dim=4"]
+
 TINY = WorldSpec(
     seed=3,
     classes=12,

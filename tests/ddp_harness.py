@@ -12,15 +12,13 @@ from pathlib import Path
 
 import torch.distributed as dist
 
+from conftest import SMALL_MODEL
 from crest.config import load_config
 from crest.engine.evaluate import evaluate_checkpoint
 from crest.engine.train import Trainer
 
 SMALL = [
-    "model.d=16",
-    "model.d_ff=32",
-    "model.bank_size=8",
-    "model.bank_dim=4",
+    *SMALL_MODEL,
     "train.batch_size=16",
     "train.epochs=2",
     "eval.batch_size=16",

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from crest.perf.bench import run_bench
 
@@ -51,3 +52,12 @@ def test_flops_grow_with_the_batch_and_cover_the_region_projection():
     # four samples' forward and weight gradient of the region projection: 2 × (2·4·R·D_v·d)
     projection = 2 * 2 * 4 * 49 * 2048 * 32
     assert projection < per_four_samples < 10 * projection
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error on a machine without CUDA")
+def test_asking_for_cuda_without_it_is_a_clear_error():
+    from crest.engine.device import choose_device
+    from crest.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"device 'cuda:1': CUDA is not available"):
+        choose_device("cuda:1")

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import SMALL_MODEL
 from crest.config import load_config
 from crest.data.synthetic import WorldSpec, generate_default_world
 from crest.engine.train import train
@@ -18,10 +19,7 @@ from crest.explain.localization import localization_score
 
 CREST = str(Path(sys.executable).with_name("crest"))
 SMALL = [
-    "model.d=16",
-    "model.d_ff=32",
-    "model.bank_size=8",
-    "model.bank_dim=4",
+    *SMALL_MODEL,
     "train.batch_size=16",
     "train.lr=0.003",
     "loss.ce_over=all",

@@ -26,28 +26,32 @@ class LargestTensor(TorchDispatchMode):
         return out
 
 
-def test_no_batch_by_attribute_by_region_by_width_tensor():
-    b, a, side, d = 8, 10, 3, 32
-    cfg = ModelConfig(d=d, d_ff=64, dropout=0.0, bank_size=6, bank_dim=4)
+B, A, SIDE, D = 8, 10, 3, 32
+FULL = B * A * SIDE * SIDE * D  # batch × attributes × regions × width
+
+
+def _model(dropout: float) -> torch.nn.Module:
+    cfg = ModelConfig(d=D, d_ff=64, dropout=dropout, bank_size=6, bank_dim=4)
     rng = np.random.default_rng(0)
-    model = build_model(cfg, 16, rng.normal(size=(a, 12)), np.abs(rng.normal(size=(7, a)))).eval()
-    x = torch.rand(b, 16, side, side)
+    return build_model(cfg, 16, rng.normal(size=(A, 12)), np.abs(rng.normal(size=(7, A))))
+
+
+def test_no_batch_by_attribute_by_region_by_width_tensor():
+    model = _model(dropout=0.0).eval()
+    x = torch.rand(B, 16, SIDE, SIDE)
     with torch.no_grad(), LargestTensor() as probe:
         model(x)
-    full = b * a * side * side * d
+    full = FULL
     assert probe.largest < full / 3, (
         f"a tensor of shape {probe.shape} ({probe.largest} ≥ B·A·R·d/3 = {full / 3:.0f})"
     )
 
 
 def test_training_step_builds_no_such_tensor_either():
-    b, a, side, d = 8, 10, 3, 32
-    cfg = ModelConfig(d=d, d_ff=64, dropout=0.2, bank_size=6, bank_dim=4)
-    rng = np.random.default_rng(0)
-    model = build_model(cfg, 16, rng.normal(size=(a, 12)), np.abs(rng.normal(size=(7, a)))).train()
-    x = torch.rand(b, 16, side, side)
+    model = _model(dropout=0.2).train()
+    x = torch.rand(B, 16, SIDE, SIDE)
     with LargestTensor() as probe:
         out = model(x)
         (out.logits.sum() + out.alpha.sum()).backward()
-    full = b * a * side * side * d
+    full = FULL
     assert probe.largest < full / 3, f"a tensor of shape {probe.shape} in forward or backward"

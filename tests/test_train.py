@@ -14,16 +14,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import TINY
+from conftest import SMALL_MODEL, TINY
 from crest.data.synthetic import generate_default_world
 from crest.engine.checkpoint import load_checkpoint
 
 CREST = str(Path(sys.executable).with_name("crest"))
-SMALL_MODEL = [
-    "model.d=16",
-    "model.d_ff=32",
-    "model.bank_size=8",
-    "model.bank_dim=4",
+SMALL = [
+    *SMALL_MODEL,
     "model.dropout=0.1",
     "train.batch_size=16",
     "eval.batch_size=64",
@@ -43,7 +40,7 @@ def crest(*args: str, **kw) -> subprocess.CompletedProcess:
 
 def sets(world: Path, *extra: str) -> list[str]:
     out = []
-    for item in [f"data.path={world}", *SMALL_MODEL, *extra]:
+    for item in [f"data.path={world}", *SMALL, *extra]:
         out += ["--set", item]
     return out
 

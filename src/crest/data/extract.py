@@ -32,7 +32,7 @@ import hashlib
 import json
 import logging
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -55,6 +55,7 @@ from crest.data.xlsa17 import (
     load_xlsa17,
     read_images_csv,
 )
+from crest.engine.device import autocast, choose_device
 from crest.errors import ConfigError, DataError
 from crest.paths import data_root
 
@@ -506,15 +507,6 @@ def build_backbone(weights: str, seed: int) -> nn.Module:
     return trunk.eval().requires_grad_(False)
 
 
-def pick_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"--device {name}: CUDA is not available on this machine")
-    return device
-
-
 def image_transform(size: int, resize: str) -> Any:
     """The torchvision preprocessing (``crop`` is the CREST/TransZero script's)."""
     from torchvision import transforms
@@ -558,15 +550,6 @@ class ImageFiles(Dataset[tuple[torch.Tensor, int, str]]):
 
 
 # ---- the run -------------------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def _autocast(device: torch.device, bf16: bool) -> Iterator[None]:
-    if bf16 and device.type == "cuda":
-        with torch.autocast("cuda", dtype=torch.bfloat16):
-            yield
-    else:
-        yield
 
 
 def _batches(
@@ -620,7 +603,7 @@ def run_extraction(
     """Fill ``feature_map`` of ``partial`` from row ``rows_done`` on, committing after each batch."""
     from tqdm import tqdm
 
-    device = pick_device(settings.device)
+    device = choose_device(settings.device)
     if settings.bf16 and device.type != "cuda":
         log.warning("--bf16 applies on CUDA only; computing in float32 on %s", device)
     with h5py.File(partial, "r+") as f:
@@ -639,7 +622,9 @@ def run_extraction(
                 x = images.to(device, non_blocking=True)
                 if device.type == "cuda":
                     x = x.contiguous(memory_format=torch.channels_last)
-                with _autocast(device, settings.bf16):
+                with autocast(
+                    device, "bf16" if settings.bf16 and device.type == "cuda" else "fp32"
+                ):
                     out = model(x)
                 _commit(f, int(rows[0]), to_storage(out, settings.dtype, partial))
                 bar.update(len(rows))

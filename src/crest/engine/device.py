@@ -10,6 +10,8 @@ from collections.abc import Iterator
 import numpy as np
 import torch
 
+from crest.errors import ConfigError
+
 
 def choose_device(name: str = "auto") -> torch.device:
     """``auto`` picks CUDA when available (the local rank's GPU under torchrun), else CPU."""
@@ -17,7 +19,10 @@ def choose_device(name: str = "auto") -> torch.device:
         if torch.cuda.is_available():
             return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
         return torch.device("cpu")
-    return torch.device(name)
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device {name!r}: CUDA is not available on this machine")
+    return device
 
 
 @contextlib.contextmanager

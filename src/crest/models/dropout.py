@@ -14,6 +14,8 @@ generated kernels), ``F.dropout`` is already fast and is used as is.
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -23,9 +25,7 @@ _LEVELS = 1 << 15  # 15 uniform bits per int16 lane
 
 def cpu_dropout_mask(shape: torch.Size, p: float, dtype: torch.dtype) -> torch.Tensor:
     """A float mask of ``shape``: 0 with probability ≈ p, else 1 / P(keep)."""
-    n = 1
-    for s in shape:
-        n *= s
+    n = math.prod(shape)
     threshold = min(_LEVELS, max(0, round(p * _LEVELS)))
     if threshold >= _LEVELS:
         return torch.zeros(shape, dtype=dtype)

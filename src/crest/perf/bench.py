@@ -132,9 +132,9 @@ def run_bench(
     x = y = torch.empty(0)  # the training batch is made after the inference measurement
     net: Callable[[torch.Tensor], Any] = torch.compile(model) if compile else model
 
-    def train_step() -> None:
+    def train_step(module: Callable[[torch.Tensor], Any] = net) -> None:
         with autocast(dev, precision):
-            out = net(x)
+            out = module(x)
         loss, _ = loss_fn(out, y, 5, model)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -166,10 +166,7 @@ def run_bench(
     train_step()
     compile_s += time.perf_counter() - t0
     with FlopCounterMode(display=False) as counter:
-        model_step = net
-        net = model  # count FLOPs on the eager model: the compiled graph hides its operators
-        train_step()
-        net = model_step
+        train_step(model)  # the eager model: a compiled graph hides its operators from the counter
     flops = float(counter.get_total_flops())
     for _ in range(max(0, warmup - 1)):
         train_step()
