@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import h5py
 import numpy as np
-import pytest
 import torch
 
 from crest.data.benchmark import validation_protocol
@@ -120,10 +119,18 @@ def test_ground_truth_rows_in_any_order(tiny_world):
     assert gt["part_masks"].shape[1:] == (3, 4, 4)
 
 
-def test_no_validation_split_is_a_clear_error(tmp_path):
+def test_no_validation_split_draws_validation_classes_from_trainval(tmp_path):
+    # a TransZero file has no train_loc/val_loc: validation classes are drawn among the trainval
+    # classes (seeded), never touching test rows
     bench = read_benchmark(write_transzero_file(tmp_path / "tz.h5"))
-    with pytest.raises(ValueError, match="no train_loc/val_loc"):
-        validation_protocol(bench)
+    proto = validation_protocol(bench, seed=1)
+    assert proto.source == "drawn"
+    assert not np.intersect1d(proto.seen_classes, proto.unseen_classes).size
+    assert set(proto.unseen_classes.tolist()) <= set(bench.seen_classes.tolist())
+    used = np.concatenate([proto.fit, proto.val_seen, proto.val_unseen])
+    assert np.isin(used, bench.splits["trainval"]).all()
+    again = validation_protocol(bench, seed=1)
+    np.testing.assert_array_equal(proto.unseen_classes, again.unseen_classes)
 
 
 def test_transzero_file_trains_unchanged(tmp_path):

@@ -43,3 +43,27 @@ def test_accuracy_coverage_by_hand():
     np.testing.assert_allclose(curve.coverage, [0.25, 0.5, 0.75, 1.0])
     np.testing.assert_allclose(curve.accuracy, [1.0, 1.0, 2 / 3, 0.5])
     assert curve.area == pytest.approx((1 + 1 + 2 / 3 + 0.5) / 4)
+
+
+def test_risk_coverage_area_by_hand():
+    from crest.calibration import risk_coverage_area
+
+    u = np.array([0.1, 0.9, 0.2, 0.8])  # most certain first: samples 0, 2, 3, 1
+    correct = np.array([1, 0, 1, 0])
+    # errors among the k most certain: 0/1, 0/2, 1/3, 2/4
+    assert risk_coverage_area(u, correct) == pytest.approx((0 + 0 + 1 / 3 + 1 / 2) / 4)
+    # a tie is ranked by its mean error, whatever the input order
+    tied = risk_coverage_area(np.array([0.5, 0.5]), np.array([1, 0]))
+    assert tied == pytest.approx((0.5 + 0.5) / 2)
+    assert np.isnan(risk_coverage_area(np.zeros(0), np.zeros(0)))
+
+
+def test_decision_probability_matches_the_gzsl_decision():
+    from crest.engine.evaluate import decision_probability
+
+    logits = np.array([[2.0, 1.0, 0.5], [0.0, 0.2, 0.1]])  # 2 seen classes, then 1 unseen
+    p = decision_probability(logits, gamma=1.0, num_seen=2)
+    np.testing.assert_allclose(p.sum(axis=1), 1.0)
+    assert p.argmax(axis=1).tolist() == [0, 2]  # 0.5 + 1 < 2; 0.1 + 1 > 0.2
+    expected = np.exp([2.0, 1.0, 1.5]) / np.exp([2.0, 1.0, 1.5]).sum()
+    np.testing.assert_allclose(p[0], expected)

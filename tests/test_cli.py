@@ -114,4 +114,6 @@ def test_demo_runs_end_to_end_on_the_default_world(tmp_path):
     last = res.stdout.strip().splitlines()
     assert any(line.startswith("| CREST ") and "final epoch (1)" in line for line in last)
     assert any(line.startswith("| baseline ") for line in last)
+    for branch in ("VGT", "AGT"):  # each direction scored alone, in the same table
+        assert any(line.startswith(f"|   {branch} alone (same model) ") for line in last)
     assert (tmp_path / "demo" / "report.md").exists()

@@ -82,6 +82,7 @@ def test_explain_writes_figures_numbers_and_report(trained_run):
         "accuracy_coverage",
         "uncertainty_density",
         "tsne",
+        "branch_curves",
     }
     found = {p.stem for p in (run / "figures").glob("*.png")}
     assert expected <= found
@@ -97,6 +98,8 @@ def test_explain_writes_figures_numbers_and_report(trained_run):
     assert 0 <= loc["uniform_reference"] < 1 and loc["pairs"] > 0
     assert re.search(r"localization: VGT [\d.]+%\s+uniform reference", res.stdout)
     assert 0 <= metrics["ece"] <= 1 and 0 <= metrics["auroc_unseen"] <= 1
+    assert 0 <= metrics["auroc_error"] <= 1 and 0 <= metrics["aurc"] <= 1
+    assert "AUROC of fused uncertainty, wrong vs. right GZSL decisions" in report
 
 
 def test_ablate_table_and_resume(trained_run, tmp_path):

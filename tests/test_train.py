@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 
 from conftest import SMALL_MODEL, TINY
 from crest.data.synthetic import generate_default_world
@@ -128,6 +129,22 @@ def test_val_selection_chooses_on_validation_then_retrains(train_world, tmp_path
     assert phases == ["val"] * 3 + ["final"] * chosen["val_epoch"]
     val_entries = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()][:3]
     assert all(e["eval_split"] == "validation" for e in val_entries)
+    # μ is chosen with the epoch and γ on validation; the final model trains with it
+    assert all(len(e["mu_curve"]) == 11 for e in val_entries)
+    best = max(p["best_gamma_h"] for e in val_entries for p in e["mu_curve"])
+    assert chosen["val_h"] == pytest.approx(best)
+    assert (
+        metrics["mu"] == chosen["val_mu"]
+        and f"μ={chosen['val_mu']:g}" in metrics["selection_detail"]
+    )
+    saved = yaml.safe_load((run / "config.yaml").read_text())
+    assert saved["model"]["mu"] == pytest.approx(chosen["val_mu"])
+    # each direction is scored alone at every evaluation, and the report shows it
+    assert set(metrics["branches"]) == {"vgt", "agt"}
+    for key in ("auroc_error", "auroc_unseen", "aurc", "ece", "ece_dirichlet"):
+        assert key in metrics
+    report = (run / "report.md").read_text()
+    assert "VGT alone (s^V)" in report and "AUROC of fused u, wrong vs. right" in report
 
 
 def test_test_oracle_is_labelled(train_world, tmp_path):

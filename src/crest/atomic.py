@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+
+from crest.errors import CrestError
 
 
 @contextlib.contextmanager
@@ -30,10 +34,48 @@ def atomic_path(final: str | Path, suffix: str = "") -> Iterator[Path]:
     try:
         yield tmp
         os.replace(tmp, final)
+    except OSError as exc:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        if exc.errno == errno.ENOSPC:
+            raise write_failure(final, exc) from exc
+        raise
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
         raise
+
+
+#: below this much free space, a failed write is reported as a full disk
+LOW_SPACE_BYTES = 64 * 1024 * 1024
+
+
+def free_bytes(folder: Path) -> int:
+    return shutil.disk_usage(folder).free
+
+
+def write_failure(path: Path, exc: BaseException) -> CrestError:
+    """A write that failed, said plainly: a full disk as such, anything else with its cause."""
+    full = isinstance(exc, OSError) and exc.errno == errno.ENOSPC
+    free = free_bytes(path.parent) if path.parent.exists() else 0
+    if full or free < LOW_SPACE_BYTES:
+        return CrestError(
+            f"{path}: could not be written: the disk is full ({free / 1e6:.0f} MB free in "
+            f"{path.parent}); nothing was left half-written"
+        )
+    return CrestError(f"{path}: could not be written ({exc}); nothing was left half-written")
+
+
+def ensure_space(path: Path, needed: int) -> None:
+    """Refuse to start writing ``needed`` bytes where they do not fit (HDF5 can crash on a full disk)."""
+    folder = path.parent
+    folder.mkdir(parents=True, exist_ok=True)
+    free = free_bytes(folder)
+    if free < needed + LOW_SPACE_BYTES:
+        raise CrestError(
+            f"{path}: not enough disk space: the file needs about {needed / 1e9:.2f} GB, "
+            f"{free / 1e9:.2f} GB are free in {folder}"
+        )
 
 
 def write_text_atomic(path: str | Path, text: str) -> None:

@@ -1,70 +1,60 @@
-"""Uncertainty that is measured: calibration error, unseen-vs-seen AUROC, accuracy–coverage."""
+"""Uncertainty that is measured: calibration error, AUROC, accuracy–coverage and risk–coverage.
+
+ROC areas and calibration bins come from scikit-learn; what is left here is the arithmetic on top.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import numpy as np
+from sklearn.metrics import roc_auc_score
 
 
-def expected_calibration_error(
-    confidence: np.ndarray, correct: np.ndarray, bins: int = 15
-) -> float:
-    """ECE with equal-width confidence bins: Σ_b |B_b|/N · |acc(B_b) − conf(B_b)|.
-
-    A confidence of exactly 0 falls in the first bin, 1 in the last.
-    """
-    confidence = np.asarray(confidence, dtype=np.float64)
-    correct = np.asarray(correct, dtype=np.float64)
-    if confidence.size == 0:
-        return float("nan")
-    index = np.clip(np.ceil(confidence * bins).astype(int) - 1, 0, bins - 1)
-    total = 0.0
-    for b in range(bins):
-        members = index == b
-        if members.any():
-            total += members.sum() * abs(correct[members].mean() - confidence[members].mean())
-    return float(total / confidence.size)
+def _bin_index(confidence: np.ndarray, bins: int) -> np.ndarray:
+    """Equal-width bins on [0, 1] as scikit-learn's ``calibration_curve`` forms them
+    (right-closed: a confidence of exactly k/bins falls in bin k − 1; 0 in the first, 1 in the last)."""
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    return np.searchsorted(edges[1:-1], confidence)
 
 
 def reliability(
     confidence: np.ndarray, correct: np.ndarray, bins: int = 15
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per-bin (mean confidence, accuracy, count) for a reliability diagram (NaN where empty)."""
+    """Per-bin (mean confidence, accuracy, count) for a reliability diagram (NaN where empty).
+
+    The same bins and per-bin means as ``sklearn.calibration.calibration_curve(strategy="uniform")``,
+    which leaves empty bins out; here every bin keeps its place and its count, as ECE needs them.
+    """
     confidence = np.asarray(confidence, dtype=np.float64)
     correct = np.asarray(correct, dtype=np.float64)
-    index = np.clip(np.ceil(confidence * bins).astype(int) - 1, 0, bins - 1)
-    conf, acc, count = np.full(bins, np.nan), np.full(bins, np.nan), np.zeros(bins, dtype=int)
-    for b in range(bins):
-        members = index == b
-        count[b] = members.sum()
-        if count[b]:
-            conf[b], acc[b] = confidence[members].mean(), correct[members].mean()
+    index = _bin_index(confidence, bins)
+    count = np.bincount(index, minlength=bins)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        conf = np.bincount(index, weights=confidence, minlength=bins) / count
+        acc = np.bincount(index, weights=correct, minlength=bins) / count
     return conf, acc, count
 
 
-def auroc(scores: np.ndarray, positive: np.ndarray) -> float:
-    """Area under the ROC curve of ``scores`` for telling positives from negatives (ties count ½).
-
-    Computed as the Mann–Whitney U statistic with average ranks.
-    """
-    scores = np.asarray(scores, dtype=np.float64)
-    positive = np.asarray(positive, dtype=bool)
-    n_pos, n_neg = int(positive.sum()), int((~positive).sum())
-    if n_pos == 0 or n_neg == 0:
+def expected_calibration_error(
+    confidence: np.ndarray, correct: np.ndarray, bins: int = 15
+) -> float:
+    """ECE with equal-width confidence bins: Σ_b |B_b|/N · |acc(B_b) − conf(B_b)|."""
+    confidence = np.asarray(confidence, dtype=np.float64)
+    if confidence.size == 0:
         return float("nan")
-    order = np.argsort(scores, kind="mergesort")
-    ranks = np.empty(len(scores))
-    sorted_scores = scores[order]
-    i = 0
-    while i < len(scores):  # average ranks over ties
-        j = i
-        while j + 1 < len(scores) and sorted_scores[j + 1] == sorted_scores[i]:
-            j += 1
-        ranks[order[i : j + 1]] = (i + j) / 2.0 + 1.0
-        i = j + 1
-    u = ranks[positive].sum() - n_pos * (n_pos + 1) / 2.0
-    return float(u / (n_pos * n_neg))
+    conf, acc, count = reliability(confidence, correct, bins)
+    kept = count > 0
+    return float((count[kept] * np.abs(acc[kept] - conf[kept])).sum() / confidence.size)
+
+
+def auroc(scores: np.ndarray, positive: np.ndarray) -> float:
+    """Area under the ROC curve of ``scores`` for telling positives from negatives (ties count ½);
+    NaN when one of the two groups is empty."""
+    positive = np.asarray(positive, dtype=bool)
+    if positive.all() or not positive.any():
+        return float("nan")
+    return float(roc_auc_score(positive, np.asarray(scores, dtype=np.float64)))
 
 
 @dataclass(frozen=True)
@@ -92,3 +82,22 @@ def accuracy_coverage(
     )
     acc = cum[kept - 1] / kept
     return CoverageCurve(coverage=kept / n, accuracy=acc, area=float(acc.mean()))
+
+
+def risk_coverage_area(uncertainty: np.ndarray, correct: np.ndarray) -> float:
+    """AURC: the error rate of the k most certain samples, averaged over k = 1 … N.
+
+    Lower is better; a perfect ranking of the same predictions gives the least possible area, a
+    random one the overall error rate. Tied uncertainties are ranked by their mean error.
+    """
+    uncertainty = np.asarray(uncertainty, dtype=np.float64)
+    wrong = 1.0 - np.asarray(correct, dtype=np.float64)
+    n = len(uncertainty)
+    if n == 0:
+        return float("nan")
+    _, inverse = np.unique(uncertainty, return_inverse=True)
+    # within a tie, every order is as likely: give each member its group's mean error
+    group_err = np.bincount(inverse, weights=wrong) / np.bincount(inverse)
+    order = np.argsort(uncertainty, kind="mergesort")
+    risk = np.cumsum(group_err[inverse[order]]) / np.arange(1, n + 1)
+    return float(risk.mean())

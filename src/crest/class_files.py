@@ -13,6 +13,7 @@ Rows are clipped at 0 and L2-normalised, as the model's class matrix is.
 from __future__ import annotations
 
 import csv
+import io
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +26,7 @@ from crest.errors import DataError
 class ClassTable:
     names: list[str]
     matrix: np.ndarray  # (C', A), rows L2-normalised
+    source: Path | None = None  # the file the classes came from (for error messages)
 
     def __len__(self) -> int:
         return len(self.names)
@@ -36,8 +38,12 @@ def _normalise(path: Path, names: list[str], raw: np.ndarray) -> ClassTable:
         raise DataError(
             path, f"class '{names[r]}'", f"value {c + 1} is NaN/inf; expected a finite number"
         )
+    if not names:
+        raise DataError(path, None, "no classes found; expected at least one class row")
     seen: set[str] = set()
     for name in names:
+        if not name:
+            raise DataError(path, "class name", "is empty; every class needs a name")
         if name in seen:
             raise DataError(path, f"class '{name}'", "appears twice; class names must be unique")
         seen.add(name)
@@ -50,12 +56,14 @@ def _normalise(path: Path, names: list[str], raw: np.ndarray) -> ClassTable:
             f"class '{names[empty[0]]}'",
             "has no positive attribute value; cannot describe a class",
         )
-    return ClassTable(names, (z / norms).astype(np.float32))
+    return ClassTable(names, (z / norms).astype(np.float32), path)
 
 
-def _read_csv(path: Path, attributes: list[str]) -> ClassTable:
-    with path.open(newline="") as fh:
-        rows = [r for r in csv.reader(fh) if r and any(cell.strip() for cell in r)]
+def _read_csv(path: Path, text: str, attributes: list[str]) -> ClassTable:
+    try:
+        rows = [r for r in csv.reader(io.StringIO(text)) if r and any(c.strip() for c in r)]
+    except csv.Error as exc:
+        raise DataError(path, None, f"not a readable CSV: {exc}") from exc
     header, body = [c.strip() for c in rows[0]], rows[1:]
     columns = header[1:]
     index = {a: i for i, a in enumerate(attributes)}
@@ -90,10 +98,10 @@ def _read_csv(path: Path, attributes: list[str]) -> ClassTable:
     return _normalise(path, names, values)
 
 
-def _read_list(path: Path, attributes: list[str]) -> ClassTable:
+def _read_list(path: Path, content: str, attributes: list[str]) -> ClassTable:
     index = {a: i for i, a in enumerate(attributes)}
     names, rows = [], []
-    for line, text in enumerate(path.read_text().splitlines(), start=1):
+    for line, text in enumerate(content.splitlines(), start=1):
         if not text.strip() or text.lstrip().startswith("#"):
             continue
         name, sep, rest = text.partition(":")
@@ -119,12 +127,30 @@ def _read_list(path: Path, attributes: list[str]) -> ClassTable:
     return _normalise(path, names, np.stack(rows))
 
 
+def _text(path: Path) -> str:
+    """The file as UTF-8 text, or a DataError saying what it is instead."""
+    raw = path.read_bytes()
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise DataError(path, None, "is UTF-16 text; expected UTF-8 (save it as UTF-8 CSV)")
+    if b"\x00" in raw:
+        raise DataError(path, None, "is a binary file; expected a UTF-8 CSV or class list")
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise DataError(
+            path, None, f"is not UTF-8 text ({exc.reason} at byte {exc.start})"
+        ) from exc
+
+
 def read_class_file(path: str | Path, attributes: list[str]) -> ClassTable:
     """New classes from ``path`` (CSV with attribute-name header, or a list file)."""
     path = Path(path)
     if not path.exists():
         raise DataError(path, None, "class file not found")
-    first = next((ln for ln in path.read_text().splitlines() if ln.strip()), "")
+    if not path.is_file():
+        raise DataError(path, None, "is not a file")
+    text = _text(path)
+    first = next((ln for ln in text.splitlines() if ln.strip()), "")
     if first.split(",")[0].strip().lower() in ("class", "name", "class_name") and "," in first:
-        return _read_csv(path, attributes)
-    return _read_list(path, attributes)
+        return _read_csv(path, text, attributes)
+    return _read_list(path, text, attributes)

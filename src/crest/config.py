@@ -7,6 +7,7 @@ Defaults are the paper's / spec §3's; per-dataset YAML files hold only what dif
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -44,6 +45,12 @@ class ModelConfig:
     attribute_self_attention: bool = doc(
         True, "one self-attention block over attribute queries before VGT"
     )
+    center_attribute_vectors: bool = doc(
+        True,
+        "subtract the mean attribute word vector before L2-normalising V (real attribute phrases "
+        "share words: CUB's have a mean cosine of 0.55, which leaves the attribute queries nearly "
+        "collinear at the start)",
+    )
     encoder: str = doc(
         "geometry",
         "region encoder: TransZero's geometry-aware bias or plain",
@@ -54,6 +61,12 @@ class ModelConfig:
     bank_dim: int = doc(64, "d_p, meta-pattern width (d_p < A)")
     bank_topk: int = doc(0, "sparse matching: keep the top-k bank weights (0 = dense)")
     use_bank: bool = doc(True, "use the meta-pattern bank on the AGT scores")
+    agt_init: str = doc(
+        "default",
+        "initialisation of AGT's region→attribute map W_4: PyTorch's default, or zero as "
+        "TransZero++ starts its maps (a^A = 0 at step 0)",
+        ("default", "zero"),
+    )
     fusion: str = doc("average", "evidence fusion of the two branches", ("average", "dempster"))
     use_vgt: bool = doc(True, "visual grounding branch (Table 2: w/o VGT sets false)")
     use_agt: bool = doc(True, "attribute grounding branch (Table 2: w/o AGT sets false)")
@@ -84,10 +97,22 @@ class LossConfig:
     use_digs: bool = doc(True, "meta-pattern guidance loss (Table 2: w/o DIGS)")
     digs_margin: float = doc(1.0, "Δ, DIGS triplet margin")
     use_edl: bool = doc(True, "evidential loss (Table 2: w/o EDL)")
+    edl_over: str = doc(
+        "seen",
+        "classes of L_EDL's Dirichlets: the seen classes (spec) or every class in play (seen ∪ "
+        "unseen of the task), so that the KL term also removes evidence for unseen classes",
+        ("seen", "all"),
+    )
     anneal_epochs: int = doc(10, "ξ, epochs over which the EDL KL weight rises to 1")
     gamma_con: float = doc(1.0, "γ_con, weight of the conflict-consistency term")
     attribute_regression: float = doc(0.0, "optional extra: MSE(a, z^y) weight (off in the paper)")
     cross_branch: float = doc(0.0, "optional extra: MSE between branch scores (off in the paper)")
+    branch_supervision: float = doc(
+        1.0,
+        "weight of ARISE (CE + λ_CAL·SC) on each branch's own logits s^V and s^A, besides the fused "
+        "one (0 = the paper: branches learn only through the fused embedding and L_EDL, and the "
+        "slower one starves: docs/method.md §8)",
+    )
 
 
 @dataclass
@@ -114,6 +139,12 @@ class TrainConfig:
         "model selection: final epoch; val = epoch and γ on validation classes, then retrain on trainval; "
         "test-oracle = best on test (labelled as such)",
         ("final", "val", "test-oracle"),
+    )
+    select_mu: bool = doc(
+        True,
+        "under selection val, choose μ with the epoch and γ on the validation classes (grid "
+        "0, 0.1, …, 1 over the fused scores μ s^A + (1 − μ) s^V) and train the final model with it; "
+        "false keeps model.mu (the paper's fixed per-dataset μ)",
     )
     max_steps_per_epoch: int = doc(0, "cap on steps per epoch for quick runs (0 = full epochs)")
     eval_every: int = doc(1, "evaluate every N epochs (the last epoch always)")
@@ -152,6 +183,85 @@ ABLATIONS: dict[str, list[str]] = {
 }
 
 CONFIG_DIR = Path(__file__).parent / "configs"
+
+#: (key, lowest, highest, lowest included, highest included) of every bounded number
+RANGES: tuple[tuple[str, float, float, bool, bool], ...] = (
+    ("data.num_workers", 0, math.inf, True, False),
+    ("data.pk_images", 1, math.inf, True, False),
+    ("model.d", 1, math.inf, True, False),
+    ("model.d_ff", 1, math.inf, True, False),
+    ("model.dropout", 0, 1, True, False),
+    ("model.mu", 0, 1, True, True),
+    ("model.bank_size", 1, math.inf, True, False),
+    ("model.bank_dim", 1, math.inf, True, False),
+    ("model.bank_topk", 0, math.inf, True, False),
+    ("model.inference_chunk", -1, math.inf, True, False),
+    ("loss.lambda_cal", 0, math.inf, True, False),
+    ("loss.lambda_edl", 0, math.inf, True, False),
+    ("loss.vicl_tau", 0, math.inf, False, False),
+    ("loss.vicl_delta", -1, 1, True, True),
+    ("loss.digs_margin", 0, math.inf, True, False),
+    ("loss.anneal_epochs", 0, math.inf, True, False),
+    ("loss.gamma_con", 0, math.inf, True, False),
+    ("loss.attribute_regression", 0, math.inf, True, False),
+    ("loss.cross_branch", 0, math.inf, True, False),
+    ("loss.branch_supervision", 0, math.inf, True, False),
+    ("train.epochs", 1, math.inf, True, False),
+    ("train.batch_size", 1, math.inf, True, False),
+    ("train.lr", 0, math.inf, False, False),
+    ("train.weight_decay", 0, math.inf, True, False),
+    ("train.seed", 0, math.inf, True, False),
+    ("train.max_steps_per_epoch", 0, math.inf, True, False),
+    ("train.eval_every", 1, math.inf, True, False),
+    ("eval.gamma", -math.inf, math.inf, False, False),
+    ("eval.batch_size", 1, math.inf, True, False),
+)
+
+
+def _interval(lo: float, hi: float, lo_in: bool, hi_in: bool) -> str:
+    if hi == math.inf and lo == -math.inf:
+        return "a finite number"
+    if hi == math.inf:
+        return f"{'≥' if lo_in else '>'} {lo:g}"
+    return f"in {'[' if lo_in else '('}{lo:g}, {hi:g}{']' if hi_in else ')'}"
+
+
+def validate_config(cfg: Config, source: str = "config") -> None:
+    """Ranges and cross-field rules, checked before any work starts; a ConfigError names the key."""
+    for key, lo, hi, lo_in, hi_in in RANGES:
+        section, name = key.split(".")
+        value = getattr(getattr(cfg, section), name)
+        ok = math.isfinite(value) and (lo < value or (lo_in and value == lo))
+        ok = ok and (value < hi or (hi_in and value == hi))
+        if not ok:
+            raise ConfigError(
+                f"{source}: {key}={value!r}; expected {_interval(lo, hi, lo_in, hi_in)}"
+            )
+    m = cfg.model
+    if not (m.use_vgt or m.use_agt):
+        raise ConfigError(
+            f"{source}: model.use_vgt and model.use_agt are both false; expected at least one branch"
+        )
+    if m.bank_topk > m.bank_size:
+        raise ConfigError(
+            f"{source}: model.bank_topk={m.bank_topk} > model.bank_size={m.bank_size}; expected "
+            "top-k ≤ the number of meta-patterns (0 = dense)"
+        )
+    if m.use_agt and m.use_bank and cfg.loss.use_digs and m.bank_size < 2:
+        raise ConfigError(
+            f"{source}: model.bank_size={m.bank_size}; DIGS contrasts the best and second-best "
+            "meta-pattern, so it needs at least 2 (or loss.use_digs=false)"
+        )
+
+
+def validate_for_data(cfg: Config, num_attributes: int, source: str = "config") -> None:
+    """The rules that need the benchmark: the bank is narrower than the attribute vector."""
+    m = cfg.model
+    if m.use_agt and m.use_bank and m.bank_dim >= num_attributes:
+        raise ConfigError(
+            f"{source}: model.bank_dim={m.bank_dim} for {num_attributes} attributes; expected "
+            f"d_p < A (the bank summarises the attribute scores), e.g. {max(1, num_attributes // 2)}"
+        )
 
 
 def _coerce(text: Any, annotation: Any, where: str) -> Any:
@@ -226,7 +336,11 @@ def apply_overrides(cfg: Config, overrides: list[str], source: str = "--set") ->
         key, sep, value = item.partition("=")
         if not sep:
             raise ConfigError(f"{source}: '{item}' is not of the form section.key=value")
-        _set(cfg, key.strip(), yaml.safe_load(value) if value.strip() else "", source)
+        try:
+            parsed = yaml.safe_load(value) if value.strip() else ""
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{source}: '{item}': the value is not valid YAML ({exc})") from exc
+        _set(cfg, key.strip(), parsed, source)
     return cfg
 
 
@@ -252,16 +366,30 @@ def resolve_config_file(name_or_path: str) -> Path:
     raise ConfigError(f"unknown config '{name_or_path}'; expected a YAML file or one of: {known}")
 
 
+def read_yaml(path: Path) -> Any:
+    """A YAML file's content (plain YAML only: tags that would build objects are refused)."""
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text ({exc.reason}); expected a YAML file") from exc
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(f"{path}: not valid YAML{where}: {problem}") from exc
+
+
 def load_config(name_or_path: str | None = None, overrides: list[str] | None = None) -> Config:
     """Defaults, then the YAML (a packaged name such as ``cub`` or a file), then ``--set`` overrides."""
     cfg = Config()
     path = resolve_config_file(name_or_path or "synthetic")
-    raw = yaml.safe_load(path.read_text()) or {}
+    raw = read_yaml(path)
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping of sections, got {type(raw).__name__}")
     cfg.name = path.stem
     _apply_mapping(cfg, raw, str(path))
     apply_overrides(cfg, overrides or [])
+    validate_config(cfg, f"{path}" + (" with --set" if overrides else ""))
     return cfg
 
 

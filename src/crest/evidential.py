@@ -22,14 +22,21 @@ class Dirichlet(NamedTuple):
     probability: torch.Tensor  # (..., K)  alpha / S
 
 
+def _wide(x: torch.Tensor) -> torch.Tensor:
+    """float16/bfloat16 in, float32 inside: digamma, lgamma and the sums over classes lose too
+    much in half precision (negative losses in bf16, NaN in fp16); float64 stays float64."""
+    return x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
+
+
 def dirichlet(evidence: torch.Tensor) -> Dirichlet:
     """The opinion of non-negative ``evidence`` (..., K): alpha = e + 1."""
-    alpha = evidence + 1.0
+    alpha = _wide(evidence) + 1.0
     return opinion(alpha)
 
 
 def opinion(alpha: torch.Tensor) -> Dirichlet:
     """The opinion of Dirichlet parameters ``alpha`` (..., K), all ≥ 1."""
+    alpha = _wide(alpha)
     k = alpha.shape[-1]
     strength = alpha.sum(dim=-1, keepdim=True)
     return Dirichlet(
@@ -43,11 +50,12 @@ def opinion(alpha: torch.Tensor) -> Dirichlet:
 
 def evidence_from_logits(logits: torch.Tensor) -> torch.Tensor:
     """Non-negative evidence from class logits (spec: softplus)."""
-    return F.softplus(logits)
+    return F.softplus(_wide(logits))
 
 
 def kl_to_uniform(alpha: torch.Tensor) -> torch.Tensor:
     """KL(Dir(alpha) ‖ Dir(1)) per sample, in closed form (..., K) → (...)."""
+    alpha = _wide(alpha)
     k = alpha.shape[-1]
     s = alpha.sum(dim=-1)
     return (
@@ -60,6 +68,7 @@ def kl_to_uniform(alpha: torch.Tensor) -> torch.Tensor:
 
 def edl_terms(alpha: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-sample digamma cross-entropy and KL with the target evidence removed (Eq. 11–14)."""
+    alpha = _wide(alpha)
     y = F.one_hot(target, alpha.shape[-1]).to(alpha.dtype)
     s = alpha.sum(dim=-1)
     ace = torch.digamma(s) - (y * torch.digamma(alpha)).sum(dim=-1)
@@ -82,7 +91,7 @@ def edl_loss(
 
 def fuse_average(alpha_1: torch.Tensor, alpha_2: torch.Tensor) -> torch.Tensor:
     """Averaging belief fusion: exactly the evidence average, ᾱ = (e_1 + e_2)/2 + 1."""
-    return (alpha_1 + alpha_2) / 2.0
+    return (_wide(alpha_1) + _wide(alpha_2)) / 2.0
 
 
 def fuse_dempster(alpha_1: torch.Tensor, alpha_2: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:

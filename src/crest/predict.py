@@ -124,7 +124,7 @@ class CrestPredictor:
         """(names, class matrix, unseen mask) of the classes in play."""
         if classes is not None and classes.matrix.shape[1] != self.bench.num_attributes:
             raise DataError(
-                None,
+                classes.source,
                 "classes",
                 f"{classes.matrix.shape[1]} attributes; expected {self.bench.num_attributes}",
             )
@@ -138,9 +138,9 @@ class CrestPredictor:
         clash = sorted(set(classes.names) & set(self.class_names))
         if clash:
             raise DataError(
-                None,
-                "classes",
-                f"class '{clash[0]}' already exists in the model; use other names or replace",
+                classes.source,
+                f"class '{clash[0]}'",
+                "already exists in the model; use other names or replace",
             )
         mask = np.zeros(self.bench.num_classes + len(classes), bool)
         mask[self.unseen] = True

@@ -3,33 +3,26 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import os
 import sys
 from collections.abc import Sequence
 
 from crest import __version__
-from crest.cli import (
-    baseline_cmd,
-    bench_cmd,
-    data_cmds,
-    demo_cmd,
-    explain_cmd,
-    group_cmds,
-    predict_cmd,
-    train_cmds,
-)
 from crest.errors import CrestError
+from crest.run_lock import check_free
 
+#: command modules, imported when the parser is built (they pull in torch)
 COMMANDS = (
-    data_cmds,
-    train_cmds,
-    explain_cmd,
-    predict_cmd,
-    group_cmds,
-    baseline_cmd,
-    bench_cmd,
-    demo_cmd,
+    "data_cmds",
+    "train_cmds",
+    "explain_cmd",
+    "predict_cmd",
+    "group_cmds",
+    "baseline_cmd",
+    "bench_cmd",
+    "demo_cmd",
 )
 
 
@@ -38,12 +31,29 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"crest {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True)
-    for module in COMMANDS:
-        module.register(sub)
+    for name in COMMANDS:
+        importlib.import_module(f"crest.cli.{name}").register(sub)
     return parser
 
 
+def _busy_run_folder(argv: Sequence[str]) -> None:
+    """`crest train --out DIR` into a folder another run holds: fail before the heavy imports."""
+    args = list(argv)
+    if not args or args[0] != "train":
+        return
+    for i, item in enumerate(args):
+        if item == "--out" and i + 1 < len(args):
+            check_free(args[i + 1])
+        elif item.startswith("--out="):
+            check_free(item.split("=", 1)[1])
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        _busy_run_folder(sys.argv[1:] if argv is None else argv)
+    except CrestError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     parser = build_parser()
     args = parser.parse_args(argv)
     level = logging.DEBUG if args.verbose else logging.INFO

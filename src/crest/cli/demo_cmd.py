@@ -46,6 +46,18 @@ def cmd_demo(args: argparse.Namespace) -> int:
             f"{m['gamma']:.3f}",
             m["selection_detail"],
         ],
+        *[
+            [
+                f"  {name.upper()} alone (same model)",
+                pct(b["czsl_acc"]),
+                pct(b["gzsl_u"]),
+                pct(b["gzsl_s"]),
+                pct(b["gzsl_h"]),
+                f"{m['gamma']:.3f}",
+                f"{name.upper()}'s own scores at the same epoch and γ",
+            ]
+            for name, b in m.get("branches", {}).items()
+        ],
         [
             "baseline",
             pct(base.czsl_acc),

@@ -11,9 +11,17 @@ from typing import Any
 import numpy as np
 
 from crest.cli.output import add_overrides, table
-from crest.config import describe_fields, load_config
+from crest.config import (
+    Config,
+    apply_overrides,
+    describe_fields,
+    load_config,
+    validate_config,
+)
 from crest.engine.evaluate import evaluate_checkpoint
+from crest.engine.resume import saved_run
 from crest.engine.train import train
+from crest.errors import ConfigError
 
 
 def register(sub: Any) -> None:
@@ -69,13 +77,31 @@ def cmd_train(args: argparse.Namespace) -> int:
     overrides = list(args.overrides)
     if args.deterministic:
         overrides.append("train.deterministic=true")
-    cfg = load_config(args.config, overrides)
-    out = args.out or Path("runs") / f"{cfg.name}-{cfg.train.selection}-seed{cfg.train.seed}"
+    if args.resume:
+        cfg, out = resume_request(args, overrides)
+    else:
+        cfg = load_config(args.config, overrides)
+        out = args.out or Path("runs") / f"{cfg.name}-{cfg.train.selection}-seed{cfg.train.seed}"
     metrics = train(cfg, out, resume=args.resume)
     if int(os.environ.get("RANK", "0")) == 0:  # under torchrun only rank 0 speaks
         print(f"\nrun folder: {out}")
         print_metrics(metrics)
     return 0
+
+
+def resume_request(args: argparse.Namespace, overrides: list[str]) -> tuple[Config, Path]:
+    """The folder's own config with the user's overrides applied; the trainer refuses any that
+    would change the run (all but a longer train.epochs)."""
+    if args.out is None:
+        raise ConfigError("--resume needs --out: the run folder to continue")
+    if args.config:
+        raise ConfigError(
+            f"--resume continues {args.out} with its own config; --config {args.config} is not allowed"
+        )
+    saved, _ = saved_run(args.out)
+    cfg = apply_overrides(saved, overrides)
+    validate_config(cfg, f"{args.out} with --set")
+    return cfg, args.out
 
 
 def cmd_eval(args: argparse.Namespace) -> int:

@@ -66,6 +66,8 @@ def load_attribute_vectors(path: str | Path, num_attributes: int | None = None) 
         arr = load_pickled_array(path)
     else:
         raise DataError(path, None, "unknown attribute-vector format; expected .pkl or .npy")
+    if arr.dtype.kind not in "fiu":
+        raise DataError(path, "attribute vectors", f"dtype {arr.dtype}; expected real numbers")
     if arr.ndim != 2:
         raise DataError(path, "attribute vectors", f"shape {arr.shape}; expected (attributes, dim)")
     if num_attributes is not None and arr.shape[0] != num_attributes:

@@ -129,18 +129,37 @@ class ValidationProtocol:
     val_unseen: np.ndarray
     seen_classes: np.ndarray
     unseen_classes: np.ndarray
+    source: str = "xlsa17"  # "xlsa17": the file's train_loc/val_loc; "drawn": classes drawn here
+
+
+def draw_validation_classes(bench: Benchmark, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """(train rows, val rows) for a file without train_loc/val_loc (e.g. a TransZero file): a
+    seeded draw of trainval classes, as many in proportion as the unseen classes are of all,
+    held out as validation classes. Uses trainval only; test rows are never looked at."""
+    seen = bench.seen_classes
+    share = len(bench.unseen_classes) / max(1, bench.num_classes)
+    k = min(len(seen) - 1, max(1, round(share * len(seen))))
+    if k < 1:
+        raise ValueError(
+            f"{bench.path}: {len(seen)} training class(es); drawing validation classes needs two"
+        )
+    rng = np.random.default_rng([seed, 17])
+    val_classes = np.sort(rng.choice(seen, size=k, replace=False))
+    trainval = bench.splits["trainval"]
+    in_val = np.isin(bench.labels[trainval], val_classes)
+    return trainval[~in_val], trainval[in_val]
 
 
 def validation_protocol(
     bench: Benchmark, holdout: float = 0.2, seed: int = 0
 ) -> ValidationProtocol:
-    """Build the :class:`ValidationProtocol` of a benchmark that has clean train/val splits."""
-    if not bench.has_val_split:
-        raise ValueError(
-            f"{bench.path}: no train_loc/val_loc in this benchmark; the validation protocol needs them"
-        )
+    """Build the :class:`ValidationProtocol`: from the file's clean train/val splits, or, when it
+    has none, from validation classes drawn among the trainval classes (``source="drawn"``)."""
+    if bench.has_val_split:
+        train, val, source = bench.splits["train"], bench.splits["val"], "xlsa17"
+    else:
+        (train, val), source = draw_validation_classes(bench, seed), "drawn"
     rng = np.random.default_rng(seed)
-    train = bench.splits["train"]
     fit, val_seen = [], []
     for c in np.unique(bench.labels[train]):
         rows = train[bench.labels[train] == c]
@@ -151,7 +170,8 @@ def validation_protocol(
     return ValidationProtocol(
         fit=np.sort(np.concatenate(fit)),
         val_seen=np.sort(np.concatenate(val_seen)),
-        val_unseen=np.asarray(bench.splits["val"]),
-        seen_classes=bench.classes_of("train"),
-        unseen_classes=bench.classes_of("val"),
+        val_unseen=np.asarray(val),
+        seen_classes=np.unique(bench.labels[train]),
+        unseen_classes=np.unique(bench.labels[val]),
+        source=source,
     )

@@ -12,6 +12,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, default_collate
 
 from crest.data.h5 import open_h5
+from crest.errors import DataError
 
 
 def contiguous_runs(sorted_rows: np.ndarray) -> list[tuple[int, int]]:
@@ -87,7 +88,21 @@ class FeatureDataset(Dataset[tuple[torch.Tensor, int]]):
             else:
                 out[slots] = feats[a:b][sorted_rows[cursor:stop] - a]
             cursor = stop
+        self._check_finite(out, file_rows)
         return out
+
+    def _check_finite(self, batch: np.ndarray, file_rows: np.ndarray) -> None:
+        """Stop on NaN/inf features, naming the file row: they would turn into NaN metrics or a
+        non-finite loss far from their cause."""
+        finite = np.isfinite(batch.reshape(len(batch), -1)).all(axis=1)
+        if not finite.all():
+            bad = file_rows[~finite]
+            raise DataError(
+                self.path,
+                "feature_map",
+                f"row {int(bad[0])} holds NaN/inf values ({len(bad)} such rows in this batch); "
+                "expected finite features",
+            )
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
         x = self.read_rows(np.asarray([index]))[0]

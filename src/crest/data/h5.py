@@ -21,7 +21,7 @@ from typing import Any
 import h5py
 import numpy as np
 
-from crest.atomic import atomic_path
+from crest.atomic import atomic_path, ensure_space
 from crest.data.benchmark import CORE_SPLITS, VAL_SPLITS, Benchmark
 from crest.errors import DataError
 
@@ -62,8 +62,32 @@ def _strings(raw: Any) -> list[str]:
 def _read(f: h5py.File, path: Path, key: str) -> np.ndarray:
     try:
         return np.asarray(f[key][()])
-    except (OSError, KeyError, RuntimeError) as exc:  # truncated data blocks surface here
+    except (OSError, KeyError, RuntimeError, TypeError, ValueError) as exc:
+        # truncated data blocks, unreadable types and broken links all surface here
         raise DataError(path, key, f"cannot be read (truncated or corrupt file?): {exc}") from exc
+
+
+def _read_numeric(f: h5py.File, path: Path, key: str) -> np.ndarray:
+    """A dataset that must hold real numbers (not strings, not compound or object types)."""
+    arr = _read(f, path, key)
+    if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_) or np.issubdtype(
+        arr.dtype, np.complexfloating
+    ):
+        raise DataError(path, key, f"dtype {arr.dtype}; expected real numbers")
+    return arr
+
+
+def _read_integers(f: h5py.File, path: Path, key: str) -> np.ndarray:
+    """Integer ids: an integer dtype, or floats that are all whole numbers (never truncated)."""
+    arr = _read_numeric(f, path, key).ravel()
+    whole = np.issubdtype(arr.dtype, np.integer) or (
+        np.all(np.isfinite(arr)) and np.all(np.mod(arr, 1) == 0)
+    )
+    if arr.size and not whole:
+        raise DataError(
+            path, key, f"expected integer values, got dtype {arr.dtype} with fractions or NaN"
+        )
+    return arr.astype(np.int64)
 
 
 def _check_finite(path: Path | None, key: str, arr: np.ndarray) -> None:
@@ -73,10 +97,7 @@ def _check_finite(path: Path | None, key: str, arr: np.ndarray) -> None:
 
 
 def _check_locs(path: Path, key: str, locs: np.ndarray, n: int) -> np.ndarray:
-    locs = np.asarray(locs).ravel()
-    if locs.size and not np.issubdtype(locs.dtype, np.integer) and not np.all(np.mod(locs, 1) == 0):
-        raise DataError(path, key, f"expected integer row indices, got dtype {locs.dtype}")
-    locs = locs.astype(np.int64)
+    locs = np.asarray(locs, dtype=np.int64).ravel()
     if locs.size and (locs.min() < 0 or locs.max() >= n):
         raise DataError(
             path,
@@ -84,6 +105,62 @@ def _check_locs(path: Path, key: str, locs: np.ndarray, n: int) -> np.ndarray:
             f"index out of range [{locs.min()}, {locs.max()}]; expected 0-based rows in [0, {n - 1}]",
         )
     return locs
+
+
+def _check_orientation(path: Path | None, att: np.ndarray, w2v: np.ndarray) -> None:
+    """Name a transposed class matrix as such (it would otherwise fail on a name count)."""
+    if att.ndim == 2 and w2v.ndim == 2 and att.shape[0] == w2v.shape[0] != att.shape[1]:
+        raise DataError(
+            path,
+            "att",
+            f"shape {att.shape} looks like (attributes, classes): w2v_att has {w2v.shape[0]} "
+            "rows, one per attribute; expected (classes, attributes) as the CREST/TransZero files "
+            "store it (xlsa17's att_splits.mat holds the transpose)",
+        )
+
+
+def check_splits(bench: Benchmark, path: Path | None) -> None:
+    """Every core split is non-empty and no row appears twice in a split."""
+    for name in CORE_SPLITS:
+        if len(bench.splits[name]) == 0:
+            raise DataError(path, f"{name}_loc", "is empty; expected at least one row")
+    for name, rows in bench.splits.items():
+        values, counts = np.unique(rows, return_counts=True)
+        if np.any(counts > 1):
+            twice = values[counts > 1]
+            raise DataError(
+                path,
+                f"{name}_loc",
+                f"{len(twice)} rows appear more than once (e.g. row {int(twice[0])}); "
+                "expected each image once",
+            )
+
+
+def check_split_leaks(bench: Benchmark, path: Path | None) -> None:
+    """The row sets of trainval / test_seen / test_unseen (and train / val against the test splits
+    and each other) are disjoint, and the validation classes are not training classes."""
+    pairs = [("trainval", "test_seen"), ("trainval", "test_unseen"), ("test_seen", "test_unseen")]
+    if bench.has_val_split:
+        pairs += [(v, t) for v in VAL_SPLITS for t in ("test_seen", "test_unseen")]
+        pairs += [("train", "val")]
+    for a, b in pairs:
+        shared = np.intersect1d(bench.splits[a], bench.splits[b])
+        if shared.size:
+            raise DataError(
+                path,
+                f"{b}_loc",
+                f"{shared.size} rows are also in {a}_loc (e.g. row {int(shared[0])}): a test or "
+                "validation image would be trained on; expected disjoint splits",
+            )
+    if bench.has_val_split:
+        both = np.intersect1d(bench.classes_of("train"), bench.classes_of("val"))
+        if both.size:
+            raise DataError(
+                path,
+                "val_loc",
+                f"{both.size} validation classes also have train_loc images (e.g. class "
+                f"{int(both[0])}); expected validation classes unseen in training",
+            )
 
 
 def validate_class_side(bench: Benchmark, path: Path | None) -> None:
@@ -99,6 +176,7 @@ def validate_class_side(bench: Benchmark, path: Path | None) -> None:
             "original_att",
             f"shape {bench.original_att.shape}; expected {bench.att.shape} like 'att'",
         )
+    _check_orientation(path, bench.att, bench.w2v_att)
     if bench.w2v_att.ndim != 2 or bench.w2v_att.shape[0] != a:
         raise DataError(
             path,
@@ -117,6 +195,7 @@ def validate_class_side(bench: Benchmark, path: Path | None) -> None:
             "labels",
             f"values in [{labels.min()}, {labels.max()}]; expected 0-based class ids in [0, {c - 1}]",
         )
+    check_splits(bench, path)
     seen, unseen = set(bench.seen_classes.tolist()), set(bench.unseen_classes.tolist())
     overlap = sorted(seen & unseen)
     if overlap:
@@ -133,6 +212,7 @@ def validate_class_side(bench: Benchmark, path: Path | None) -> None:
             "test_seen_loc",
             f"classes {stray[:5]} have no training images; expected seen classes only",
         )
+    check_split_leaks(bench, path)
     if bench.feature_shape is not None and len(bench.feature_shape) != 3:
         raise DataError(
             path, "feature_map", f"expected (N, D_v, h, w), got (N, *{bench.feature_shape})"
@@ -149,10 +229,20 @@ def read_benchmark(path: str | Path) -> Benchmark:
                 path, missing[0], f"missing; a benchmark file needs {', '.join(REQUIRED_KEYS)}"
             )
         fmap = f["feature_map"]
+        if not isinstance(fmap, h5py.Dataset):
+            raise DataError(path, "feature_map", "is a group; expected a dataset")
         if fmap.ndim != 4:
             raise DataError(path, "feature_map", f"shape {fmap.shape}; expected (N, D_v, h, w)")
+        if fmap.dtype.kind not in "fiu":
+            raise DataError(path, "feature_map", f"dtype {fmap.dtype}; expected real numbers")
+        if min(fmap.shape[1:]) < 1:
+            raise DataError(
+                path,
+                "feature_map",
+                f"shape {fmap.shape}; expected at least one channel and a grid of at least 1×1",
+            )
         n = int(fmap.shape[0])
-        labels = _read(f, path, "labels").ravel()
+        labels = _read_integers(f, path, "labels")
         if labels.shape[0] != n:
             raise DataError(
                 path,
@@ -160,12 +250,15 @@ def read_benchmark(path: str | Path) -> Benchmark:
                 f"{labels.shape[0]} labels for {n} feature maps; expected one per row",
             )
         splits = {
-            s: _check_locs(path, f"{s}_loc", _read(f, path, f"{s}_loc"), n) for s in CORE_SPLITS
+            s: _check_locs(path, f"{s}_loc", _read_integers(f, path, f"{s}_loc"), n)
+            for s in CORE_SPLITS
         }
         for s in VAL_SPLITS:
             if f"{s}_loc" in f:
-                splits[s] = _check_locs(path, f"{s}_loc", _read(f, path, f"{s}_loc"), n)
-        att = _read(f, path, "att").astype(np.float32)
+                splits[s] = _check_locs(path, f"{s}_loc", _read_integers(f, path, f"{s}_loc"), n)
+        att = _read_numeric(f, path, "att").astype(np.float32)
+        w2v = _read_numeric(f, path, "w2v_att").astype(np.float32)
+        _check_orientation(path, att, w2v)
         c, a = att.shape if att.ndim == 2 else (0, 0)
         class_names = (
             _strings(f["class_names"][()])
@@ -189,8 +282,8 @@ def read_benchmark(path: str | Path) -> Benchmark:
             meta["generator"] = json.loads(meta["generator"])
         bench = Benchmark(
             att=att,
-            original_att=_read(f, path, "original_att").astype(np.float32),
-            w2v_att=_read(f, path, "w2v_att").astype(np.float32),
+            original_att=_read_numeric(f, path, "original_att").astype(np.float32),
+            w2v_att=w2v,
             labels=np.asarray(labels, dtype=np.int64),
             splits=splits,
             class_names=class_names,
@@ -281,7 +374,18 @@ class BenchmarkWriter:
         self._file: h5py.File | None = None
         self._written = 0
 
+    def expected_bytes(self) -> int:
+        """The file's size, give or take its small datasets (checked against free space first)."""
+        b = self.bench
+        assert b.feature_shape is not None
+        size = b.num_images * int(np.prod(b.feature_shape)) * self.dtype.itemsize
+        if self.ground_truth_parts is not None:
+            _, h, w = b.feature_shape
+            size += b.num_images * (self.ground_truth_parts * h * w + b.num_attributes)
+        return size
+
     def __enter__(self) -> BenchmarkWriter:
+        ensure_space(self.path, self.expected_bytes())
         tmp = self._atomic.__enter__()
         self._file = h5py.File(tmp, "w")
         self._create(self._file)

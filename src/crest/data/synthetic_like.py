@@ -61,10 +61,48 @@ def _choose_rows(
     return np.unique(np.concatenate(keep))
 
 
+def like_datasets(xlsa17_root: str | Path, attributes_root: str | Path) -> list[str]:
+    """The datasets a --like world can be built on: an xlsa17 folder with att_splits.mat and
+    images.csv (per-image labels) and a folder of attribute vectors."""
+    root, attrs = Path(xlsa17_root), Path(attributes_root)
+    if not root.is_dir():
+        return []
+    return sorted(
+        d.name
+        for d in root.iterdir()
+        if (d / "att_splits.mat").exists()
+        and (d / "images.csv").exists()
+        and (attrs / d.name).is_dir()
+    )
+
+
+def resolve_like(dataset: str, xlsa17_root: str | Path, attributes_root: str | Path) -> str:
+    """``dataset`` as its folder is spelled (case-insensitive), or a DataError naming the choices."""
+    usable = like_datasets(xlsa17_root, attributes_root)
+    for name in usable:
+        if name.lower() == dataset.lower():
+            return name
+    present = (
+        sorted(d.name for d in Path(xlsa17_root).iterdir()) if Path(xlsa17_root).is_dir() else []
+    )
+    lacking = [d for d in present if d not in usable]
+    raise DataError(
+        Path(xlsa17_root),
+        "--like",
+        f"'{dataset}' cannot be used; expected one of {', '.join(usable) or '(none found)'}"
+        + (
+            f" ({', '.join(lacking)} lack images.csv or attribute vectors: no per-image labels)"
+            if lacking
+            else ""
+        ),
+    )
+
+
 def like_design(
     dataset: str, xlsa17_root: str | Path, attributes_root: str | Path, spec: WorldSpec
 ) -> WorldDesign:
     """A world design on the real class side of ``dataset`` (CUB, SUN, AWA2, ...)."""
+    dataset = resolve_like(dataset, xlsa17_root, attributes_root)
     side = load_xlsa17(Path(xlsa17_root) / dataset, dataset)
     if side.labels is None:
         raise DataError(

@@ -8,7 +8,7 @@ from typing import Any
 
 import torch
 
-from crest.atomic import atomic_path
+from crest.atomic import atomic_path, write_failure
 from crest.config import Config, config_from_dict
 from crest.data.benchmark import Benchmark
 from crest.data.h5 import read_benchmark
@@ -19,8 +19,12 @@ from crest.models import CrestModel, build_model
 
 def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
     """Save ``state`` (tensors, dicts, lists, numbers, strings only) to ``path`` via a rename."""
-    with atomic_path(path, suffix=".pt") as tmp:
-        torch.save(state, tmp)
+    path = Path(path)
+    try:
+        with atomic_path(path, suffix=".pt") as tmp:
+            torch.save(state, tmp)
+    except (RuntimeError, OSError) as exc:  # torch: "enforce fail at inline_container.cc"
+        raise write_failure(path, exc) from exc
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
@@ -60,11 +64,39 @@ def restore(
     bench = read_benchmark(data_path)
     assert bench.feature_shape is not None
     dev = choose_device(device or cfg.train.device)
+    check_compatible(state, bench, data_path, Path(checkpoint))
     model = build_model(cfg.model, bench.feature_shape[0], bench.w2v_att, bench.class_matrix()).to(
         dev
     )
-    model.load_state_dict(state["model"])
+    try:
+        model.load_state_dict(state["model"])
+    except RuntimeError as exc:
+        raise DataError(
+            checkpoint, "model", f"does not fit the model built for {data_path}: {exc}"
+        ) from exc
     return Restored(state, cfg, bench, data_path, model.eval(), dev)
+
+
+def check_compatible(state: dict[str, Any], bench: Benchmark, data: Path, checkpoint: Path) -> None:
+    """The benchmark has the feature width and class side the checkpoint's model was built for."""
+    weights = state["model"]
+    assert bench.feature_shape is not None
+    embed = weights.get("region_embed.weight")
+    if embed is not None and embed.shape[1] != bench.feature_shape[0]:
+        raise DataError(
+            data,
+            "feature_map",
+            f"{bench.feature_shape[0]} channels; the model in {checkpoint.name} was trained on "
+            f"{embed.shape[1]}-channel features",
+        )
+    z = weights.get("class_matrix")
+    if z is not None and tuple(z.shape) != (bench.num_classes, bench.num_attributes):
+        raise DataError(
+            data,
+            "att",
+            f"{bench.num_classes} classes × {bench.num_attributes} attributes; the model in "
+            f"{checkpoint.name} was trained on {z.shape[0]} × {z.shape[1]}",
+        )
 
 
 def selected_gamma(state: dict[str, Any], cfg: Config) -> float:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +10,13 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from crest.calibration import accuracy_coverage, auroc, expected_calibration_error, reliability
+from crest.calibration import (
+    accuracy_coverage,
+    auroc,
+    expected_calibration_error,
+    reliability,
+    risk_coverage_area,
+)
 from crest.data.dataset import FeatureDataset, feature_loader
 from crest.engine.checkpoint import restore, selected_gamma
 from crest.engine.device import autocast
@@ -27,6 +33,13 @@ class Outputs:
     uncertainty: np.ndarray  # (N,) fused u over the classes in play
     rows: np.ndarray  # (N,) file rows
     alpha: np.ndarray  # (N, C) fused Dirichlet parameters over all classes
+    # each grounding direction alone ("vgt": s^V, "agt": s^A), when the model has both
+    branch_logits: dict[str, np.ndarray] = field(default_factory=dict)  # (N, C) per branch
+    branch_uncertainty: dict[str, np.ndarray] = field(default_factory=dict)  # (N,) per branch
+
+
+#: the single-direction outputs of a two-branch model: (logits field, Dirichlet field) per name
+BRANCHES = {"vgt": ("logits_vgt", "alpha_vgt"), "agt": ("logits_agt", "alpha_agt")}
 
 
 @torch.no_grad()
@@ -61,13 +74,27 @@ def collect_outputs(
     if world == 1:
         return local
     shares: list[Any] = [None] * world
-    dist.all_gather_object(shares, (local.logits, local.labels, local.uncertainty, local.alpha))
+    dist.all_gather_object(
+        shares,
+        (
+            local.logits,
+            local.labels,
+            local.uncertainty,
+            local.alpha,
+            local.branch_logits,
+            local.branch_uncertainty,
+        ),
+    )
     return Outputs(
         logits=np.concatenate([s[0] for s in shares]),
         labels=np.concatenate([s[1] for s in shares]),
         uncertainty=np.concatenate([s[2] for s in shares]),
         rows=rows,
         alpha=np.concatenate([s[3] for s in shares]),
+        branch_logits={k: np.concatenate([s[4][k] for s in shares]) for k in local.branch_logits},
+        branch_uncertainty={
+            k: np.concatenate([s[5][k] for s in shares]) for k in local.branch_uncertainty
+        },
     )
 
 
@@ -99,16 +126,22 @@ def _collect(
         pin_memory=device.type == "cuda",
     )
     logits, unc, ys, alphas = [], [], [], []
+    branch_logits: dict[str, list[torch.Tensor]] = {}
+    branch_unc: dict[str, list[torch.Tensor]] = {}
     for x, y in loader:
         with autocast(device, precision):
             out = model(x.to(device, non_blocking=True))
         logits.append(out.logits.float().cpu())
         # uncertainty over the classes in play only (e.g. train ∪ validation classes in the val protocol)
-        unc.append(
-            (out.uncertainty if classes is None else _uncertainty(out, classes)).float().cpu()
-        )
+        unc.append(_uncertainty(out.alpha, classes).cpu())
         ys.append(y)
         alphas.append(out.alpha.float().cpu())
+        if out.alpha_vgt is not None and out.alpha_agt is not None:
+            for name, (logit_field, alpha_field) in BRANCHES.items():
+                branch_logits.setdefault(name, []).append(getattr(out, logit_field).float().cpu())
+                branch_unc.setdefault(name, []).append(
+                    _uncertainty(getattr(out, alpha_field), classes).cpu()
+                )
     model.train(was_training)
     return Outputs(
         logits=torch.cat(logits).numpy() if logits else np.zeros((0, model.class_matrix.shape[0])),
@@ -116,36 +149,76 @@ def _collect(
         uncertainty=torch.cat(unc).numpy() if unc else np.zeros(0),
         rows=np.asarray(rows),
         alpha=torch.cat(alphas).numpy() if alphas else np.zeros((0, model.class_matrix.shape[0])),
+        branch_logits={k: torch.cat(v).numpy() for k, v in branch_logits.items()},
+        branch_uncertainty={k: torch.cat(v).numpy() for k, v in branch_unc.items()},
     )
 
 
-def _uncertainty(out: Any, classes: np.ndarray) -> torch.Tensor:
-    alpha = out.alpha.float()[:, torch.as_tensor(classes, device=out.alpha.device)]
+def _uncertainty(alpha: torch.Tensor, classes: np.ndarray | None) -> torch.Tensor:
+    """u = K/S of a Dirichlet over ``classes`` (None: all of them)."""
+    alpha = alpha.float()
+    if classes is not None:
+        alpha = alpha[:, torch.as_tensor(classes, device=alpha.device)]
     return alpha.shape[1] / alpha.sum(dim=1)
+
+
+def decision_probability(logits: np.ndarray, gamma: float, num_seen: int) -> np.ndarray:
+    """The probability behind the Eq. 18 decision: softmax over the classes in play of the
+    calibrated scores s + γ·1[unseen] (``logits`` (N, K) with the seen classes first).
+
+    Its argmax is the reported GZSL prediction, so its maximum is that prediction's confidence.
+    """
+    s = logits.astype(np.float64).copy()
+    s[:, num_seen:] += gamma
+    s -= s.max(axis=1, keepdims=True)
+    p = np.exp(s)
+    return p / p.sum(axis=1, keepdims=True)
 
 
 def uncertainty_metrics(
     seen_out: Outputs, unseen_out: Outputs, seen: np.ndarray, unseen: np.ndarray, gamma: float
 ) -> tuple[dict[str, float], dict[str, list[float]]]:
-    """ECE of the fused probabilities α/S, AUROC of the fused uncertainty for unseen-vs-seen test
-    images, and the accuracy–coverage curve of the GZSL predictions at γ (most certain first)."""
+    """How far the fused uncertainty can be trusted, on the GZSL decisions at γ (Eq. 18):
+
+    * ``auroc_error``: AUROC of u for telling wrong from right decisions;
+    * ``auroc_unseen``: AUROC of u for telling unseen-class from seen-class images;
+    * ``ece``: calibration error of the decision's probability (:func:`decision_probability`);
+      ``ece_dirichlet`` the same for the fused projected probability α/S, for comparison;
+    * ``aurc``: area under the risk–coverage curve of the decisions ranked by u (lower is better),
+      and ``coverage_auc``, the accuracy–coverage area at 20 levels;
+    * references: ``auroc_error_confidence`` (1 − the decision's confidence instead of u) and
+      ``auroc_unseen_seen_only_u`` (u = K/S over the seen classes only).
+    """
     play = np.concatenate([seen, unseen])
-    alpha = np.concatenate([seen_out.alpha, unseen_out.alpha])[:, play]
     labels = np.concatenate([seen_out.labels, unseen_out.labels])
-    prob = alpha / alpha.sum(axis=1, keepdims=True)
-    conf, pred = prob.max(axis=1), play[prob.argmax(axis=1)]
+    alpha = np.concatenate([seen_out.alpha, unseen_out.alpha])[:, play]
+    dirichlet_prob = alpha / alpha.sum(axis=1, keepdims=True)
+    logits = np.concatenate([seen_out.logits, unseen_out.logits])[:, play]
+    prob = decision_probability(logits, gamma, len(seen))
+    pred = play[prob.argmax(axis=1)]
+    correct = pred == labels
     u = np.concatenate([seen_out.uncertainty, unseen_out.uncertainty])
     is_unseen = np.concatenate(
         [np.zeros(len(seen_out.labels), bool), np.ones(len(unseen_out.labels), bool)]
     )
-    logits = np.concatenate([seen_out.logits, unseen_out.logits])[:, play].astype(np.float64)
-    logits[:, len(seen) :] += gamma
-    gzsl_correct = play[logits.argmax(axis=1)] == labels
-    curve = accuracy_coverage(u, gzsl_correct)
-    conf_bins, acc_bins, counts = reliability(conf, pred == labels)
+    curve = accuracy_coverage(u, correct)
+    conf = prob.max(axis=1)
+    conf_bins, acc_bins, counts = reliability(conf, correct)
+    dirichlet_conf = dirichlet_prob.max(axis=1)
+    dirichlet_correct = play[dirichlet_prob.argmax(axis=1)] == labels
+    # references beside the fused u: the decision's own confidence, and u over the seen classes
+    # only (how familiar the image is to the training classes); docs/method.md compares them
+    seen_alpha = np.concatenate([seen_out.alpha, unseen_out.alpha])[:, seen]
+    u_seen_only = len(seen) / seen_alpha.sum(axis=1)
     scalars = {
-        "ece": expected_calibration_error(conf, pred == labels),
+        "ece": expected_calibration_error(conf, correct),
+        "ece_dirichlet": expected_calibration_error(dirichlet_conf, dirichlet_correct),
+        "confidence": float(conf.mean()) if len(conf) else float("nan"),
+        "auroc_error": auroc(u, ~correct),
         "auroc_unseen": auroc(u, is_unseen),
+        "auroc_error_confidence": auroc(-conf, ~correct),
+        "auroc_unseen_seen_only_u": auroc(u_seen_only, is_unseen),
+        "aurc": risk_coverage_area(u, correct),
         "coverage_auc": curve.area,
     }
     curves = {
@@ -158,12 +231,66 @@ def uncertainty_metrics(
     return scalars, curves
 
 
+def _mean(values: np.ndarray) -> float:
+    return float(np.mean(values)) if len(values) else float("nan")
+
+
+def branch_metrics(
+    seen_out: Outputs, unseen_out: Outputs, seen: np.ndarray, unseen: np.ndarray, gamma: float
+) -> dict[str, dict[str, float]]:
+    """Each grounding direction scored alone: CZSL, GZSL at the run's γ, the best-γ H of its own
+    seen–unseen curve (the fair comparison: a branch's score scale differs from the fused one),
+    and its mean uncertainty; empty for a one-branch model."""
+    result = {}
+    for name in seen_out.branch_logits:
+        ls, lu = seen_out.branch_logits[name], unseen_out.branch_logits[name]
+        ys, yu = seen_out.labels, unseen_out.labels
+        g = gzsl(ls, ys, lu, yu, seen, unseen, gamma)
+        curve = seen_unseen_curve(ls, ys, lu, yu, seen, unseen)
+        u = np.concatenate([seen_out.branch_uncertainty[name], unseen_out.branch_uncertainty[name]])
+        result[name] = {
+            "czsl_acc": czsl_accuracy(lu, yu, unseen),
+            "gzsl_u": g.unseen,
+            "gzsl_s": g.seen,
+            "gzsl_h": g.harmonic,
+            "best_gamma": curve.best_gamma,
+            "best_gamma_h": curve.best_harmonic,
+            "uncertainty": _mean(u),
+        }
+    return result
+
+
+#: the μ values tried by validation (train.select_mu)
+MU_GRID = tuple(round(0.1 * k, 1) for k in range(11))
+
+
+def mu_curve(
+    seen_out: Outputs, unseen_out: Outputs, seen: np.ndarray, unseen: np.ndarray
+) -> list[dict[str, float]]:
+    """For each μ of MU_GRID, the best-γ H of the fused scores μ s^A + (1 − μ) s^V (Eq. 16, 18
+    with another μ): what validation chooses μ from. Empty for a one-branch model."""
+    if not seen_out.branch_logits:
+        return []
+    curve = []
+    for mu in MU_GRID:
+
+        def fused(o: Outputs, mu: float = mu) -> np.ndarray:
+            return mu * o.branch_logits["agt"] + (1.0 - mu) * o.branch_logits["vgt"]
+
+        c = seen_unseen_curve(
+            fused(seen_out), seen_out.labels, fused(unseen_out), unseen_out.labels, seen, unseen
+        )
+        curve.append({"mu": mu, "best_gamma": c.best_gamma, "best_gamma_h": c.best_harmonic})
+    return curve
+
+
 def zsl_metrics(
     seen_out: Outputs, unseen_out: Outputs, seen: np.ndarray, unseen: np.ndarray, gamma: float
 ) -> dict[str, Any]:
     """CZSL, GZSL U/S/H at γ, AUSUC and the γ of best H, mean uncertainty on seen/unseen samples,
-    ECE, unseen-vs-seen AUROC of the uncertainty and the accuracy–coverage area (and, under
-    ``curves``, the accuracy–coverage curve and the reliability diagram)."""
+    the uncertainty measures of :func:`uncertainty_metrics` (and, under ``curves``, the
+    accuracy–coverage curve and the reliability diagram) and, under ``branches``, VGT and AGT
+    scored alone (:func:`branch_metrics`)."""
     g = gzsl(
         seen_out.logits, seen_out.labels, unseen_out.logits, unseen_out.labels, seen, unseen, gamma
     )
@@ -183,12 +310,9 @@ def zsl_metrics(
             "ausuc": curve.ausuc,
             "best_gamma": curve.best_gamma,
             "best_gamma_h": curve.best_harmonic,
-            "uncertainty_seen": float(np.mean(seen_out.uncertainty))
-            if len(seen_out.uncertainty)
-            else float("nan"),
-            "uncertainty_unseen": float(np.mean(unseen_out.uncertainty))
-            if len(unseen_out.uncertainty)
-            else float("nan"),
+            "uncertainty_seen": _mean(seen_out.uncertainty),
+            "uncertainty_unseen": _mean(unseen_out.uncertainty),
+            "branches": branch_metrics(seen_out, unseen_out, seen, unseen, gamma),
         }
     )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 REPORTED = (
@@ -12,8 +13,17 @@ REPORTED = (
     "gamma",
     "ausuc",
     "ece",
+    "ece_dirichlet",
+    "confidence",
+    "auroc_error",
     "auroc_unseen",
+    "auroc_error_confidence",
+    "auroc_unseen_seen_only_u",
+    "aurc",
     "coverage_auc",
+    "uncertainty_seen",
+    "uncertainty_unseen",
+    "branches",
 )
 
 
@@ -30,7 +40,35 @@ def choose_val_epoch(history: list[dict[str, Any]]) -> tuple[int, float, float]:
     return int(best["epoch"]), float(best["best_gamma"]), float(best["best_gamma_h"])
 
 
-def final_metrics(history: list[dict[str, Any]], selection: str, gamma: float) -> dict[str, Any]:
+@dataclass(frozen=True)
+class ValChoice:
+    """What the validation protocol chose: epoch, γ and (with ``train.select_mu``) μ."""
+
+    epoch: int
+    gamma: float
+    h: float  # validation H at that choice
+    mu: float | None  # None: model.mu is kept
+
+
+def choose_val_setting(history: list[dict[str, Any]], mu: float) -> ValChoice:
+    """The best validation H over epochs and, where the entries carry a ``mu_curve``, over μ.
+
+    Ties go to the earlier epoch, then to the μ nearest the configured ``mu``.
+    """
+    entries = _evaluated(history, "val")
+    if not entries:
+        raise ValueError("no validation epochs in the history")
+    if not all(e.get("mu_curve") for e in entries):
+        epoch, gamma, h = choose_val_epoch(history)
+        return ValChoice(epoch, gamma, h, None)
+    options = [(e["epoch"], point) for e in entries for point in e["mu_curve"]]
+    epoch, best = max(options, key=lambda o: (o[1]["best_gamma_h"], -o[0], -abs(o[1]["mu"] - mu)))
+    return ValChoice(int(epoch), float(best["best_gamma"]), float(best["best_gamma_h"]), best["mu"])
+
+
+def final_metrics(
+    history: list[dict[str, Any]], selection: str, gamma: float, mu: float | None = None
+) -> dict[str, Any]:
     """The metrics.json of a finished run."""
     test = _evaluated(history, "final")
     if not test:
@@ -54,10 +92,15 @@ def final_metrics(history: list[dict[str, Any]], selection: str, gamma: float) -
     out = {k: last[k] for k in REPORTED if k in last}
     out.update(selection=selection, epoch=int(last["epoch"]))
     if selection == "val":
-        out["selection_detail"] = (
-            f"epoch {last['epoch']} and γ={last['gamma']:.3f} chosen on the validation classes "
-            "(xlsa17 protocol), then retrained on trainval"
+        chosen = "epoch {}, γ={:.3f}{}".format(
+            last["epoch"], last["gamma"], "" if mu is None else f" and μ={mu:g}"
         )
+        out["selection_detail"] = (
+            f"{chosen} chosen on the validation classes (xlsa17 protocol), then retrained on "
+            "trainval"
+        )
+        if mu is not None:
+            out["mu"] = mu
     else:
         out["selection_detail"] = (
             f"final epoch ({last['epoch']}), no selection; γ fixed at {last['gamma']:g}"

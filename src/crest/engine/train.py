@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,13 +17,13 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from crest.config import Config, config_from_dict
+from crest.config import Config, validate_config, validate_for_data
 from crest.data.benchmark import Benchmark, validation_protocol
 from crest.data.dataset import FeatureDataset, feature_loader
 from crest.data.h5 import read_benchmark
 from crest.data.worlds import default_world
 from crest.engine import distributed as D
-from crest.engine.checkpoint import load_checkpoint, save_checkpoint
+from crest.engine.checkpoint import save_checkpoint
 from crest.engine.device import (
     autocast,
     choose_device,
@@ -30,14 +31,16 @@ from crest.engine.device import (
     seed_everything,
     set_deterministic,
 )
-from crest.engine.evaluate import collect_outputs, zsl_metrics
+from crest.engine.evaluate import collect_outputs, mu_curve, zsl_metrics
 from crest.engine.report import write_report
+from crest.engine.resume import resumed_config
 from crest.engine.run_folder import RunFolder
 from crest.engine.samplers import EpochShuffle, PKBatchSampler
-from crest.engine.selection import choose_val_epoch, final_metrics
+from crest.engine.selection import choose_val_setting, final_metrics
 from crest.errors import CrestError
 from crest.losses import CrestLoss
 from crest.models import CrestModel, build_model
+from crest.run_lock import RunLock, check_free
 
 log = logging.getLogger(__name__)
 #: log-spaced bins for the per-epoch uncertainty histograms: u = K/S spans decades during training
@@ -76,14 +79,22 @@ class Trainer:
     def __init__(self, cfg: Config, out_dir: str | Path, resume: bool = False) -> None:
         self.cfg = cfg
         self.folder = RunFolder(out_dir)
+        self.lock = RunLock(out_dir)
+        writer = int(os.environ.get("RANK", "0")) == 0  # one writer per folder: rank 0 of one run
+        if writer:
+            check_free(out_dir)  # fail before any work; the lock itself is taken below
+        self._setup(resume)  # reads and checks only: a refused run leaves no folder behind
+        if writer:
+            self.lock.acquire()
+
+    def _setup(self, resume: bool) -> None:
         self.resume_state: dict[str, Any] | None = None
         if resume:
-            path = self.folder.checkpoints / "last.pt"
-            if path.exists():
-                self.resume_state = load_checkpoint(path)
-                self.cfg = config_from_dict(self.resume_state["config"])
-            else:
-                log.warning("no checkpoint at %s: starting from scratch", path)
+            self.cfg, self.resume_state = resumed_config(self.folder.root, self.cfg)
+            if self.resume_state is None:
+                log.warning(
+                    "%s: no checkpoint yet; starting the run from its config.yaml", self.folder.root
+                )
         self.device = choose_device(self.cfg.train.device)
         self.dist = D.init_distributed(self.device.type)
         set_deterministic(self.cfg.train.deterministic)
@@ -91,6 +102,8 @@ class Trainer:
         local = str(resolve_data(self.cfg)) if self.dist.is_main else ""
         self.data_path = Path(str(D.broadcast_object(self.dist, local)))
         self.bench = read_benchmark(self.data_path)
+        validate_config(self.cfg)
+        validate_for_data(self.cfg, self.bench.num_attributes, str(self.data_path))
         self.model: CrestModel | None = None
         self.history: list[dict[str, Any]] = (
             list(self.resume_state["history"]) if self.resume_state else []
@@ -114,13 +127,27 @@ class Trainer:
 
     def val_task(self) -> Task:
         p = validation_protocol(self.bench, seed=self.cfg.train.seed)
+        if p.source == "drawn":
+            log.warning(
+                "%s has no train_loc/val_loc: %d validation classes drawn among the trainval "
+                "classes (seeded; test rows unused)",
+                self.data_path,
+                len(p.unseen_classes),
+            )
         return Task(
             "val", p.fit, p.seen_classes, p.unseen_classes, p.val_seen, p.val_unseen, "validation"
         )
 
     # ---- the run -------------------------------------------------------------------------
     def run(self, cleanup: bool = True) -> dict[str, Any]:
-        """Train and select; ``cleanup=False`` keeps the process group (for callers that go on)."""
+        """Train and select; ``cleanup=False`` keeps the process group (for callers that go on).
+        The run folder's lock is released at the end, however the run ends."""
+        try:
+            return self._run(cleanup)
+        finally:
+            self.lock.release()
+
+    def _run(self, cleanup: bool) -> dict[str, Any]:
         cfg = self.cfg
         if self.dist.is_main:
             self.folder.prepare(cfg, self.device)
@@ -129,22 +156,36 @@ class Trainer:
         if selection == "val":
             if "val_epoch" not in self.selection_state:
                 self.train_phase(self.val_task(), cfg.train.epochs)
-                epoch, gamma, h = choose_val_epoch(self.history)
-                self.selection_state = {"val_epoch": epoch, "val_gamma": gamma, "val_h": h}
+                choice = choose_val_setting(self.history, cfg.model.mu)
+                self.selection_state = {
+                    "val_epoch": choice.epoch,
+                    "val_gamma": choice.gamma,
+                    "val_h": choice.h,
+                    "val_mu": choice.mu,
+                }
                 self.resume_state = None  # the final phase starts from scratch
                 if self.dist.is_main:
                     self.folder.write_json("val_selection.json", self.selection_state)
                     log.info(
-                        "validation chose epoch %d and γ=%.3f (val H %.1f%%)", epoch, gamma, 100 * h
+                        "validation chose epoch %d, γ=%.3f and μ=%s (val H %.1f%%)",
+                        choice.epoch,
+                        choice.gamma,
+                        "model.mu" if choice.mu is None else f"{choice.mu:g}",
+                        100 * choice.h,
                     )
             epochs, gamma = (
                 int(self.selection_state["val_epoch"]),
                 float(self.selection_state["val_gamma"]),
             )
+            mu = self.selection_state.get("val_mu")
+            if mu is not None:  # the final model trains and is scored with the validated μ
+                cfg.model.mu = float(mu)
+                if self.dist.is_main:  # config.yaml is the config the reported model ran with
+                    self.folder.prepare(cfg, self.device)
         else:
-            epochs, gamma = cfg.train.epochs, cfg.eval.gamma
+            epochs, gamma, mu = cfg.train.epochs, cfg.eval.gamma, None
         self.train_phase(self.final_task(), epochs, gamma=gamma)
-        metrics = final_metrics(self.history, selection, gamma)
+        metrics = final_metrics(self.history, selection, gamma, mu)
         metrics["data"] = str(self.data_path)
         if self.dist.is_main:
             self.folder.write_metrics(metrics)
@@ -290,6 +331,8 @@ class Trainer:
         seen_out = collect_outputs(model, self.data_path, task.eval_seen, b.labels, **common)
         unseen_out = collect_outputs(model, self.data_path, task.eval_unseen, b.labels, **common)
         metrics: dict[str, Any] = zsl_metrics(seen_out, unseen_out, task.seen, task.unseen, gamma)
+        if task.phase == "val" and cfg.train.select_mu:
+            metrics["mu_curve"] = mu_curve(seen_out, unseen_out, task.seen, task.unseen)
         for split, out in (("seen", seen_out), ("unseen", unseen_out)):
             metrics[f"uncertainty_hist_{split}"] = uncertainty_histogram(out.uncertainty).tolist()
         metrics["uncertainty_hist_edges"] = [round(float(e), 6) for e in UNCERTAINTY_EDGES]

@@ -203,7 +203,7 @@ def reliability_diagram(
     ax.plot([0, 1], [0, 1], "--", color="gray", label="perfect calibration")
     ax.set_xlabel("confidence: max fused probability α/S")
     ax.set_ylabel("accuracy")
-    ax.set_title(f"Reliability of fused probabilities (ECE = {100 * ece:.1f}%)", fontsize=10)
+    ax.set_title(f"Reliability of the decision probability (ECE = {100 * ece:.1f}%)", fontsize=10)
     if have.any():
         mean_conf = float(np.average(conf[have], weights=np.asarray(count, dtype=float)[have]))
         mean_acc = float(np.average(acc[have], weights=np.asarray(count, dtype=float)[have]))
@@ -237,4 +237,47 @@ def coverage_curve(
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     ax.set_title("Accuracy–coverage (sorted by fused uncertainty)", fontsize=10)
+    return save(fig, path)
+
+
+def branch_curves(path: Path, history: list[dict[str, Any]]) -> Path | None:
+    """Fused scores against each grounding direction alone over the epochs of the final phase:
+    CZSL, best-γ H and mean uncertainty (what each direction contributes, without an ablation)."""
+    entries = [e for e in history if e.get("branches") and e.get("eval_split") == "test"]
+    if not entries:
+        return None
+    epochs = [e["epoch"] for e in entries]
+    series: dict[str, dict[str, list[float]]] = {
+        "fused": {
+            "czsl_acc": [e["czsl_acc"] for e in entries],
+            "best_gamma_h": [e["best_gamma_h"] for e in entries],
+            "uncertainty": [(e["uncertainty_seen"] + e["uncertainty_unseen"]) / 2 for e in entries],
+        }
+    }
+    for name in ("vgt", "agt"):
+        series[name] = {
+            k: [e["branches"][name][k] for e in entries]
+            for k in ("czsl_acc", "best_gamma_h", "uncertainty")
+        }
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.2))
+    panels = (
+        ("czsl_acc", "CZSL (%)", 100.0),
+        ("best_gamma_h", "GZSL H at each one's best γ (%)", 100.0),
+        ("uncertainty", "mean uncertainty u = K/S", 1.0),
+    )
+    styles = {
+        "fused": ("fused", "black"),
+        "vgt": ("VGT alone", "tab:blue"),
+        "agt": ("AGT alone", "tab:orange"),
+    }
+    for ax, (key, title, scale) in zip(axes, panels, strict=True):
+        for name, (label, color) in styles.items():
+            ax.plot(
+                epochs, scale * np.asarray(series[name][key]), label=label, color=color, marker="."
+            )
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=8)
+    fig.suptitle("Each grounding direction and their fusion, test split", fontsize=10, y=1.03)
     return save(fig, path)

@@ -126,6 +126,8 @@ def explain_run(
         ausuc=curve.ausuc, best_gamma_on_test=curve.best_gamma, best_h_on_test=curve.best_harmonic
     )
 
+    figures.branch_curves(fig_dir / "branch_curves.png", run.history)
+
     # measured uncertainty: calibration, unseen detection, accuracy-coverage
     scalars, curves = uncertainty_metrics(
         _outputs(out_s, ts), _outputs(out_u, tu), seen_cls, unseen_cls, gamma
@@ -230,7 +232,7 @@ def explain_run(
 
     write_text_atomic(run.folder / "explain.json", json.dumps(numbers, indent=2))
     metrics = dict(run.metrics)
-    for key in ("ece", "auroc_unseen", "coverage_auc", "localization"):
+    for key in ("ece", "auroc_error", "auroc_unseen", "aurc", "coverage_auc", "localization"):
         if key in numbers:
             metrics[key] = numbers[key]
     write_text_atomic(run.folder / "metrics.json", json.dumps(metrics, indent=2))
@@ -246,8 +248,10 @@ def explain_section(n: dict[str, Any]) -> str:
         "",
         "| measure | value |",
         "|---|---|",
-        f"| expected calibration error of fused probabilities | {100 * n['ece']:.1f}% |",
+        f"| expected calibration error of the decision probability | {100 * n['ece']:.1f}% |",
+        f"| AUROC of fused uncertainty, wrong vs. right GZSL decisions | {n['auroc_error']:.3f} |",
         f"| AUROC of fused uncertainty, unseen vs. seen test images | {n['auroc_unseen']:.3f} |",
+        f"| risk–coverage area (lower is better) | {100 * n['aurc']:.1f}% |",
         f"| accuracy–coverage area | {100 * n['coverage_auc']:.1f}% |",
         f"| AUSUC (area of the seen–unseen curve) | {100 * n['ausuc']:.1f} |",
     ]

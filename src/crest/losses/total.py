@@ -47,6 +47,18 @@ class CrestLoss:
             logits, target, self.seen, self.unseen, cfg.lambda_cal, cfg.ce_over, cfg.sc_form
         )
         terms: dict[str, torch.Tensor] = {"ce": ce, "sc": cfg.lambda_cal * sc}
+        if cfg.branch_supervision > 0 and out.logits_vgt is not None and out.logits_agt is not None:
+            for name, branch in (("vgt", out.logits_vgt), ("agt", out.logits_agt)):
+                b_ce, b_sc = arise_loss(
+                    branch.float(),
+                    target,
+                    self.seen,
+                    self.unseen,
+                    cfg.lambda_cal,
+                    cfg.ce_over,
+                    cfg.sc_form,
+                )
+                terms[f"arise_{name}"] = cfg.branch_supervision * (b_ce + cfg.lambda_cal * b_sc)
         if cfg.use_vicl and out.scores_vgt is not None:
             terms["vicl"] = vicl_loss(out.scores_vgt, target, cfg.vicl_tau, cfg.vicl_delta)
         if cfg.use_digs and out.bank_query is not None and model.bank is not None:
@@ -65,11 +77,12 @@ class CrestLoss:
 
     def edl(self, out: CrestOutput, target: torch.Tensor, epoch: int) -> torch.Tensor:
         """L_acc(ᾱ) + L_acc(α^V) + L_acc(α^A) + γ_con L_con over the seen classes, no calibration offset."""
+        classes = self.seen if self.cfg.edl_over == "seen" else torch.cat([self.seen, self.unseen])
         lookup = torch.full((out.logits.shape[1],), -1, dtype=torch.long, device=target.device)
-        lookup[self.seen] = torch.arange(len(self.seen), device=target.device)
+        lookup[classes] = torch.arange(len(classes), device=target.device)
         y = lookup[target]
         alphas = [
-            evidence_from_logits(lg.float()[:, self.seen]) + 1.0
+            evidence_from_logits(lg.float()[:, classes]) + 1.0
             for lg in (out.logits_vgt, out.logits_agt)
             if lg is not None
         ]

@@ -75,6 +75,14 @@ def concat_outputs(pieces: list[CrestOutput]) -> CrestOutput:
     return CrestOutput(**merged)  # type: ignore[arg-type]
 
 
+def center_rows(vectors: torch.Tensor) -> torch.Tensor:
+    """Word vectors minus their mean over attributes (all-zero rows, "no vector", stay zero)."""
+    present = vectors.norm(dim=1) > 0
+    unit = F.normalize(vectors, dim=-1)
+    centred = unit - unit[present].mean(dim=0, keepdim=True)
+    return torch.where(present[:, None], centred, vectors)
+
+
 class CrestModel(nn.Module):
     class_matrix: torch.Tensor  # Z (C, A), a buffer: moves with the model, saved in checkpoints
 
@@ -91,6 +99,8 @@ class CrestModel(nn.Module):
         self.cfg = cfg
         vectors = torch.as_tensor(np.asarray(attribute_vectors), dtype=torch.float32)
         num_attributes, word_dim = vectors.shape
+        if cfg.center_attribute_vectors:
+            vectors = center_rows(vectors)
         # V: initialised L2-normalised, trainable (an all-zero row, as SUN has one, stays zero at init)
         self.attribute_vectors = nn.Parameter(F.normalize(vectors, dim=-1))
         self.register_buffer(
@@ -104,7 +114,11 @@ class CrestModel(nn.Module):
             if cfg.use_vgt
             else None
         )
-        self.agt = AttributeGrounding(cfg.d, cfg.d_ff, cfg.dropout) if cfg.use_agt else None
+        self.agt = (
+            AttributeGrounding(cfg.d, cfg.d_ff, cfg.dropout, zero_init=cfg.agt_init == "zero")
+            if cfg.use_agt
+            else None
+        )
         self.bank = (
             MetaPatternBank(num_attributes, cfg.bank_size, cfg.bank_dim, cfg.bank_topk)
             if cfg.use_agt and cfg.use_bank

@@ -56,12 +56,14 @@ class VisualGrounding(nn.Module):
 class AttributeGrounding(nn.Module):
     """AGT: encoded regions attend to attributes; a^A_i = Σ_r (h_rᵀ W_4 h_i) · (u_rᵀ W_1 g_r)."""
 
-    def __init__(self, d: int, d_ff: int, dropout: float) -> None:
+    def __init__(self, d: int, d_ff: int, dropout: float, zero_init: bool = False) -> None:
         super().__init__()
         self.encoder = SelfAttentionBlock(d, d_ff, dropout)
         self.decoder = CrossAttentionBlock(d, d_ff, dropout)
         self.w1 = nn.Linear(d, d, bias=False)
         self.w4 = nn.Linear(d, d, bias=False)
+        if zero_init:  # TransZero++: the region→attribute map starts at zero, a^A grows from 0
+            nn.init.zeros_(self.w4.weight)
 
     def forward(
         self, regions: torch.Tensor, attributes: torch.Tensor, bias: torch.Tensor | None

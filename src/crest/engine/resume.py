@@ -1,0 +1,68 @@
+"""What `--resume` may do: continue a run exactly as it was configured, or extend a finished
+`final` run to more epochs. Anything else would silently mix two configurations in one folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from crest.config import Config, config_from_dict, read_yaml
+from crest.engine.checkpoint import load_checkpoint
+from crest.errors import CrestError
+
+#: the one key --resume may change, and only upwards
+EXTENSIBLE = "train.epochs"
+
+
+def saved_run(root: Path) -> tuple[Config, dict[str, Any] | None]:
+    """The folder's configuration and its last checkpoint (None when the run was killed before
+    its first checkpoint: then ``config.yaml`` is what it was started with)."""
+    last = root / "checkpoints" / "last.pt"
+    if last.exists():
+        state = load_checkpoint(last)
+        return config_from_dict(state["config"]), state
+    config_file = root / "config.yaml"
+    if config_file.exists():
+        return config_from_dict(read_yaml(config_file)), None
+    raise CrestError(
+        f"{root}: nothing to resume (no checkpoints/last.pt and no config.yaml); "
+        "start a new run without --resume"
+    )
+
+
+def _flat(cfg: Config) -> dict[str, Any]:
+    out = {}
+    for section, values in cfg.to_dict().items():
+        if isinstance(values, dict):
+            out.update({f"{section}.{k}": v for k, v in values.items()})
+    return out
+
+
+def resumed_config(root: Path, requested: Config) -> tuple[Config, dict[str, Any] | None]:
+    """The configuration a resumed run continues with; refuses a ``requested`` one that differs
+    from the saved run in anything but a longer ``train.epochs``."""
+    saved, state = saved_run(root)
+    ignore = {EXTENSIBLE}
+    if state is not None and state.get("selection_state", {}).get("val_mu") is not None:
+        ignore.add("model.mu")  # validation chose it: the saved value is the run's own
+    want, have = _flat(requested), _flat(saved)
+    changed = sorted(k for k in want if k not in ignore and want[k] != have.get(k))
+    if changed:
+        detail = ", ".join(f"{k}={want[k]!r} (run: {have.get(k)!r})" for k in changed[:4])
+        raise CrestError(
+            f"{root}: --resume continues the run as it was configured; refusing to change {detail}. "
+            f"Only {EXTENSIBLE} may grow; start a new run for anything else"
+        )
+    epochs, done = requested.train.epochs, saved.train.epochs
+    if epochs != done:
+        if epochs < done:
+            raise CrestError(
+                f"{root}: {EXTENSIBLE}={epochs} is fewer than the run's {done}; resume cannot shorten a run"
+            )
+        if saved.train.selection == "val":
+            raise CrestError(
+                f"{root}: {EXTENSIBLE} cannot be extended under selection val (the final phase's "
+                "length was chosen on validation); start a new run"
+            )
+        saved.train.epochs = epochs
+    return saved, state
