@@ -30,9 +30,9 @@ from crest.experiments import RunResult, ablate, summary_table
 
 ROWS = ["full", "no_agt", "no_vgt"]
 #: images per class, per --like world (SUN has 717 classes)
-CAPS = {"CUB": 16, "SUN": 3, "AWA2": 24}
+CAPS = {"CUB": 16, "SUN": 4, "AWA2": 40}
 SEEDS = {"default": [0, 1, 2, 3, 4], "CUB": [0, 1, 2], "SUN": [0, 1, 2], "AWA2": [0, 1, 2]}
-EPOCHS = {"default": 15, "CUB": 12, "SUN": 8, "AWA2": 8}
+EPOCHS = {"default": 15, "CUB": 12, "SUN": 12, "AWA2": 12}
 
 
 def world_file(name: str) -> Path:

@@ -58,7 +58,9 @@ def test_two_process_torchrun(ddp_world, tmp_path):
         assert value == single[key], key  # per-epoch evaluation during training is exact too
     # one run folder, written by rank 0 only
     assert sorted(p.name for p in work.iterdir()) == ["run"]
-    assert sorted(p.name for p in run.iterdir()) == [
+    # (plus the folder's lock file, held by rank 0 while it trained)
+    assert (run / ".crest.lock").exists()
+    assert sorted(p.name for p in run.iterdir() if p.name != ".crest.lock") == [
         "checkpoints",
         "config.yaml",
         "env.json",

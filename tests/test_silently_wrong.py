@@ -479,3 +479,23 @@ def test_class_name_clash_names_the_class_file(tiny_world, tmp_path):
 
 def crest_cli_train(world: Path, run: Path) -> bool:
     return crest("train", *sets(world), "--out", str(run)).returncode == 0
+
+
+def test_nan_features_in_a_loader_worker_stay_a_clear_error(tiny_world, tmp_path):
+    path = _copy(tiny_world, tmp_path / "b.h5")
+    (trainval,) = _locs(path, "trainval_loc")
+    _poison(path, int(trainval[2]))
+    res = crest("train", *sets(path, "data.num_workers=1"), "--out", str(tmp_path / "run"))
+    assert res.returncode == 2 and "Traceback" not in res.stderr
+    assert f"field 'feature_map': row {int(trainval[2])} holds NaN/inf" in res.stderr
+
+
+def test_nan_in_test_features_stops_eval(tiny_world, tmp_path):
+    run = tmp_path / "run"
+    assert crest_cli_train(tiny_world, run)
+    path = _copy(tiny_world, tmp_path / "b.h5")
+    (unseen,) = _locs(path, "test_unseen_loc")
+    _poison(path, int(unseen[0]))
+    res = crest("eval", str(run / "checkpoints" / "last.pt"), "--data", str(path))
+    assert res.returncode == 2 and "Traceback" not in res.stderr
+    assert f"field 'feature_map': row {int(unseen[0])} holds NaN/inf" in res.stderr

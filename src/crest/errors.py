@@ -16,7 +16,19 @@ class DataError(CrestError, ValueError):
     where to look without a traceback.
     """
 
-    def __init__(self, path: str | Path | None, field: str | None, problem: str) -> None:
+    def __init__(
+        self, path: str | Path | None, field: str | None = None, problem: str | None = None
+    ) -> None:
+        if problem is None:
+            # one formatted message: how DataLoader workers re-raise an error in the main process
+            # (their text ends with the worker's traceback; keep only the error's own line)
+            message = str(path)
+            marker = "DataError: "
+            if marker in message:
+                message = message.rsplit(marker, 1)[1].strip()
+            self.path, self.field, self.problem = None, None, message
+            super().__init__(message)
+            return
         self.path = None if path is None else Path(path)
         self.field = field
         self.problem = problem
