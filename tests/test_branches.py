@@ -148,7 +148,8 @@ def test_branch_supervision_trains_each_direction_on_its_own():
     seen, unseen = torch.tensor([0, 1, 2]), torch.tensor([3, 4])
     target = torch.tensor([0, 1, 2, 0])
     out = _fake_output(4, 5)
-    paper = CrestLoss(LossConfig(use_vicl=False, use_digs=False, use_edl=False), seen, unseen)
+    paper_cfg = LossConfig(use_vicl=False, use_digs=False, use_edl=False, branch_supervision=0.0)
+    paper = CrestLoss(paper_cfg, seen, unseen)
     _, terms = paper(out, target, 0, model=None)  # type: ignore[arg-type]
     assert "arise_vgt" not in terms
     cfg = LossConfig(use_vicl=False, use_digs=False, use_edl=False, branch_supervision=0.5)
@@ -184,3 +185,22 @@ def test_branch_table_lists_fused_and_both_directions(outs):
     table = branch_table(metrics)
     assert "| fused (reported) | 80.0 | 70.0 | 60.0 | 65.0 | 66.0 | 0.300 |" in table
     assert "VGT alone" in table and "AGT alone" in table
+
+
+def test_reported_scores_use_the_validated_mu_training_keeps_its_own():
+    from crest.config import ModelConfig
+    from crest.models import build_model
+
+    cfg = ModelConfig(d=8, d_ff=8, bank_size=4, bank_dim=2, mu=0.3, score_mu=0.9, dropout=0.0)
+    rng = np.random.default_rng(0)
+    model = build_model(cfg, 6, rng.normal(size=(5, 7)), np.abs(rng.normal(size=(4, 5))))
+    x = torch.rand(3, 6, 2, 2)
+    model.train()
+    out = model(x)
+    assert out.logits_agt is not None and out.logits_vgt is not None
+    torch.testing.assert_close(out.logits, 0.3 * out.logits_agt + 0.7 * out.logits_vgt)
+    model.eval()
+    with torch.no_grad():
+        out = model(x)
+    assert out.logits_agt is not None and out.logits_vgt is not None
+    torch.testing.assert_close(out.logits, 0.9 * out.logits_agt + 0.1 * out.logits_vgt)

@@ -138,7 +138,8 @@ def test_val_selection_chooses_on_validation_then_retrains(train_world, tmp_path
         and f"μ={chosen['val_mu']:g}" in metrics["selection_detail"]
     )
     saved = yaml.safe_load((run / "config.yaml").read_text())
-    assert saved["model"]["mu"] == pytest.approx(chosen["val_mu"])
+    assert saved["model"]["score_mu"] == pytest.approx(chosen["val_mu"])
+    assert saved["model"]["mu"] == 0.3  # training μ as in the validation phase
     # each direction is scored alone at every evaluation, and the report shows it
     assert set(metrics["branches"]) == {"vgt", "agt"}
     for key in ("auroc_error", "auroc_unseen", "aurc", "ece", "ece_dirichlet"):

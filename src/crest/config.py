@@ -57,6 +57,11 @@ class ModelConfig:
         ("geometry", "plain"),
     )
     mu: float = doc(0.1, "μ, weight of the AGT branch in the fused embedding (Eq. 16, 18)")
+    score_mu: float | None = doc(
+        None,
+        "μ of the reported scores (Eq. 18) when it differs from the training μ: set by "
+        "train.select_mu under selection val; empty = model.mu",
+    )
     bank_size: int = doc(32, "φ, number of meta-patterns in the bank")
     bank_dim: int = doc(64, "d_p, meta-pattern width (d_p < A)")
     bank_topk: int = doc(0, "sparse matching: keep the top-k bank weights (0 = dense)")
@@ -143,8 +148,9 @@ class TrainConfig:
     select_mu: bool = doc(
         True,
         "under selection val, choose μ with the epoch and γ on the validation classes (grid "
-        "0, 0.1, …, 1 over the fused scores μ s^A + (1 − μ) s^V) and train the final model with it; "
-        "false keeps model.mu (the paper's fixed per-dataset μ)",
+        "0, 0.1, …, 1 over the fused scores μ s^A + (1 − μ) s^V); the final model trains with "
+        "model.mu as the validation model did and scores with the chosen μ (model.score_mu); "
+        "false keeps model.mu for both (the paper's fixed per-dataset μ)",
     )
     max_steps_per_epoch: int = doc(0, "cap on steps per epoch for quick runs (0 = full epochs)")
     eval_every: int = doc(1, "evaluate every N epochs (the last epoch always)")
@@ -192,6 +198,7 @@ RANGES: tuple[tuple[str, float, float, bool, bool], ...] = (
     ("model.d_ff", 1, math.inf, True, False),
     ("model.dropout", 0, 1, True, False),
     ("model.mu", 0, 1, True, True),
+    ("model.score_mu", 0, 1, True, True),
     ("model.bank_size", 1, math.inf, True, False),
     ("model.bank_dim", 1, math.inf, True, False),
     ("model.bank_topk", 0, math.inf, True, False),
@@ -231,6 +238,8 @@ def validate_config(cfg: Config, source: str = "config") -> None:
     for key, lo, hi, lo_in, hi_in in RANGES:
         section, name = key.split(".")
         value = getattr(getattr(cfg, section), name)
+        if value is None:  # optional fields: empty means "not set"
+            continue
         ok = math.isfinite(value) and (lo < value or (lo_in and value == lo))
         ok = ok and (value < hi or (hi_in and value == hi))
         if not ok:

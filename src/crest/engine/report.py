@@ -46,7 +46,13 @@ def config_summary(cfg: dict[str, Any]) -> str:
     return "\n".join(
         [
             f"- config `{cfg.get('name', '?')}`, data `{cfg['data']['path'] or 'embedded synthetic world'}`",
-            f"- model: {branches}, d={m['d']}, d_ff={m['d_ff']}, dropout={m['dropout']}, μ={m['mu']}, "
+            f"- model: {branches}, d={m['d']}, d_ff={m['d_ff']}, dropout={m['dropout']}, μ={m['mu']}"
+            + (
+                ""
+                if m.get("score_mu") is None
+                else f" (scores: μ={m['score_mu']}, chosen on validation)"
+            )
+            + ", "
             f"encoder={m['encoder']}, fusion={m['fusion']}, bank {m['bank_size']}×{m['bank_dim']}"
             + (f" top-{m['bank_topk']}" if m["bank_topk"] else ""),
             f"- losses: {' + '.join(losses)}; λ_CAL={lo['lambda_cal']}, λ_EDL={lo['lambda_edl']}, "

@@ -44,7 +44,7 @@ def resumed_config(root: Path, requested: Config) -> tuple[Config, dict[str, Any
     saved, state = saved_run(root)
     ignore = {EXTENSIBLE}
     if state is not None and state.get("selection_state", {}).get("val_mu") is not None:
-        ignore.add("model.mu")  # validation chose it: the saved value is the run's own
+        ignore.add("model.score_mu")  # validation chose it: the saved value is the run's own
     want, have = _flat(requested), _flat(saved)
     changed = sorted(k for k in want if k not in ignore and want[k] != have.get(k))
     if changed:

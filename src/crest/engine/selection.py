@@ -12,6 +12,8 @@ REPORTED = (
     "gzsl_h",
     "gamma",
     "ausuc",
+    "best_gamma",  # of the evaluated split's seen–unseen curve: diagnosis, never used to select
+    "best_gamma_h",
     "ece",
     "ece_dirichlet",
     "confidence",

@@ -178,8 +178,8 @@ class Trainer:
                 float(self.selection_state["val_gamma"]),
             )
             mu = self.selection_state.get("val_mu")
-            if mu is not None:  # the final model trains and is scored with the validated μ
-                cfg.model.mu = float(mu)
+            if mu is not None:  # the final model trains as validated, and scores with its μ
+                cfg.model.score_mu = float(mu)
                 if self.dist.is_main:  # config.yaml is the config the reported model ran with
                     self.folder.prepare(cfg, self.device)
         else:

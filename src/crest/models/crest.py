@@ -184,7 +184,8 @@ class CrestModel(nn.Module):
     ) -> CrestOutput:
         z = self.class_matrix if class_matrix is None else class_matrix
         regions = embed_regions(feature_map, self.region_embed)  # (B, R, d), regions L2-normalised
-        mu = self.cfg.mu
+        # training fuses with μ (Eq. 16); the reported scores may use the μ validation chose
+        mu = self.cfg.mu if self.training or self.cfg.score_mu is None else self.cfg.score_mu
         a_v = attention = a_a_raw = a_a = relevance = query = None
         if self.vgt is not None:
             assert side.vgt_queries is not None and side.vgt_projection is not None
