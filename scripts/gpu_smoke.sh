@@ -14,7 +14,7 @@ python -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.is
 "$CREST" data synth --like CUB --feature-dim 2048 --grid 14 --image-cap "$CAP" --dtype float16 \
   --out "$OUT/cub_like_2048x14x14.h5"
 "$CREST" train --config cub --set data.path="$OUT/cub_like_2048x14x14.h5" --set train.epochs=2 \
-  --set train.precision=bf16 --set data.num_workers=4 --out "$OUT/run"
+  --set train.precision=bf16 --set data.num_workers=4 --set train.selection=final --out "$OUT/run"
 python - "$OUT/run/metrics.jsonl" <<'PY'
 import json, sys
 for line in open(sys.argv[1]):

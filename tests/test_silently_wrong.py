@@ -499,3 +499,13 @@ def test_nan_in_test_features_stops_eval(tiny_world, tmp_path):
     res = crest("eval", str(run / "checkpoints" / "last.pt"), "--data", str(path))
     assert res.returncode == 2 and "Traceback" not in res.stderr
     assert f"field 'feature_map': row {int(unseen[0])} holds NaN/inf" in res.stderr
+
+
+def test_eval_on_a_file_with_empty_test_unseen_is_a_clear_error(tiny_world, tmp_path):
+    run = tmp_path / "run"
+    assert crest_cli_train(tiny_world, run)
+    path = _copy(tiny_world, tmp_path / "b.h5")
+    _edit(path, "test_unseen_loc", np.zeros(0, dtype=np.int64))
+    res = crest("eval", str(run / "checkpoints" / "last.pt"), "--data", str(path))
+    assert res.returncode == 2 and "Traceback" not in res.stderr
+    assert "field 'test_unseen_loc': is empty" in res.stderr
