@@ -21,10 +21,13 @@ def atomic_path(final: str | Path, suffix: str = "") -> Iterator[Path]:
     On an exception the temporary file is removed and ``final`` is untouched.
     """
     final = Path(final)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(
-        prefix=f".{final.name}.", suffix=suffix + ".tmp", dir=final.parent
-    )
+    try:
+        final.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(
+            prefix=f".{final.name}.", suffix=suffix + ".tmp", dir=final.parent
+        )
+    except OSError as exc:
+        raise write_failure(final, exc) from exc
     os.close(fd)
     tmp = Path(tmp_name)
     # mkstemp creates 0600; give the final file the usual permissions (0666 minus umask).
@@ -37,9 +40,7 @@ def atomic_path(final: str | Path, suffix: str = "") -> Iterator[Path]:
     except OSError as exc:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
-        if exc.errno == errno.ENOSPC:
-            raise write_failure(final, exc) from exc
-        raise
+        raise write_failure(final, exc) from exc
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
@@ -56,7 +57,7 @@ def free_bytes(folder: Path) -> int:
 
 def write_failure(path: Path, exc: BaseException) -> CrestError:
     """A write that failed, said plainly: a full disk as such, anything else with its cause."""
-    full = isinstance(exc, OSError) and exc.errno == errno.ENOSPC
+    full = isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)
     free = free_bytes(path.parent) if path.parent.exists() else 0
     if full or free < LOW_SPACE_BYTES:
         return CrestError(

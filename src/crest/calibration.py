@@ -50,11 +50,12 @@ def expected_calibration_error(
 
 def auroc(scores: np.ndarray, positive: np.ndarray) -> float:
     """Area under the ROC curve of ``scores`` for telling positives from negatives (ties count ½);
-    NaN when one of the two groups is empty."""
+    NaN when one of the two groups is empty or a score is NaN/inf."""
     positive = np.asarray(positive, dtype=bool)
-    if positive.all() or not positive.any():
-        return float("nan")
-    return float(roc_auc_score(positive, np.asarray(scores, dtype=np.float64)))
+    scores = np.asarray(scores, dtype=np.float64)
+    if positive.all() or not positive.any() or not np.all(np.isfinite(scores)):
+        return float("nan")  # undefined: one group empty, or scores that are not numbers
+    return float(roc_auc_score(positive, scores))
 
 
 @dataclass(frozen=True)

@@ -297,15 +297,20 @@ def _coerce(text: Any, annotation: Any, where: str) -> Any:
             return text.lower() in ("true", "1", "yes", "on")
         raise ConfigError(f"{where}: expected true/false, got {text!r}")
     try:
+        if annotation in (int, float) and isinstance(text, bool):
+            raise TypeError  # YAML's true/false is not a number
         if annotation is int:
             if isinstance(text, float) and not text.is_integer():
                 raise ValueError
-            return int(text)
+            value = int(text)
+            if abs(value) > 2**63 - 1:
+                raise OverflowError
+            return value
         if annotation is float:
             return float(text)
         if annotation is str:
             return str(text)
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, OverflowError) as exc:
         raise ConfigError(f"{where}: expected {annotation.__name__}, got {text!r}") from exc
     raise ConfigError(f"{where}: unsupported type {annotation}")
 
@@ -379,6 +384,10 @@ def read_yaml(path: Path) -> Any:
     """A YAML file's content (plain YAML only: tags that would build objects are refused)."""
     try:
         return yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except OSError as exc:
+        raise ConfigError(
+            f"{path}: cannot be read ({exc.strerror or exc}); expected a YAML file"
+        ) from exc
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{path}: not UTF-8 text ({exc.reason}); expected a YAML file") from exc
     except yaml.YAMLError as exc:

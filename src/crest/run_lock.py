@@ -10,6 +10,7 @@ import contextlib
 import fcntl
 import logging
 import os
+import time
 from pathlib import Path
 
 from crest.errors import CrestError
@@ -42,12 +43,27 @@ def check_free(root: str | Path) -> None:
     try:
         fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
     except BlockingIOError:
+        owner = _owner(path)
+        if owner.isdigit() and not _alive(int(owner)):
+            return  # its forked loader workers may hold it a few seconds more: acquire() waits
         raise RunFolderBusy(
-            f"{root}: in use by another crest run (PID {_owner(path)}); wait for it to finish or "
+            f"{root}: in use by another crest run (PID {owner}); wait for it to finish or "
             "choose another --out"
         ) from None
+    except OSError:
+        return  # a filesystem without flock: acquire() warns
     finally:
         os.close(fd)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 class RunLock:
@@ -58,17 +74,30 @@ class RunLock:
         self.path = self.root / LOCK_NAME
         self._fd: int | None = None
 
-    def acquire(self) -> None:
+    def acquire(self, wait: float = 5.0) -> None:
+        """Take the lock; a holder whose PID is dead (its orphaned loader workers still hold the
+        file for a moment) is waited for up to ``wait`` seconds."""
         self.root.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            raise RunFolderBusy(
-                f"{self.root}: in use by another crest run (PID {_owner(self.path)}); wait for it "
-                "to finish or choose another --out"
-            ) from None
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                owner = _owner(self.path)
+                dead = owner.isdigit() and not _alive(int(owner))
+                if dead and time.monotonic() < deadline:
+                    time.sleep(0.1)
+                    continue
+                os.close(fd)
+                raise RunFolderBusy(
+                    f"{self.root}: in use by another crest run (PID {owner}); wait for it "
+                    "to finish or choose another --out"
+                ) from None
+            except OSError as exc:  # e.g. a network filesystem mounted without flock
+                log.warning("%s: cannot lock the run folder (%s); running unlocked", self.root, exc)
+                break
         previous = _owner(self.path)
         if previous not in ("unknown", str(os.getpid())):
             log.info("%s: taking over the lock of PID %s (no longer running)", self.root, previous)
@@ -97,10 +126,10 @@ class RunLock:
 
 
 def remove_stale_temporaries(root: Path) -> int:
-    """Remove ``.NAME.*.tmp`` files (crest.atomic's temporaries) under ``root``; only the lock's
-    owner may call this, as no other writer can be running."""
+    """Remove ``.NAME.*.tmp`` files (crest.atomic's temporaries) of the run folder and its
+    checkpoints; only the lock's owner may call this, as no other trainer can be running."""
     count = 0
-    for tmp in root.rglob(".*.tmp"):
+    for tmp in [*root.glob(".*.tmp"), *(root / "checkpoints").glob(".*.tmp")]:
         if tmp.is_file():
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()

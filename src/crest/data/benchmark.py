@@ -8,6 +8,8 @@ from typing import Any
 
 import numpy as np
 
+from crest.errors import DataError
+
 #: The three splits every benchmark has (0-based row indices into the feature file).
 CORE_SPLITS = ("trainval", "test_seen", "test_unseen")
 #: The clean validation split (xlsa17 train/val minus test_seen), present when the source has it.
@@ -140,8 +142,10 @@ def draw_validation_classes(bench: Benchmark, seed: int = 0) -> tuple[np.ndarray
     share = len(bench.unseen_classes) / max(1, bench.num_classes)
     k = min(len(seen) - 1, max(1, round(share * len(seen))))
     if k < 1:
-        raise ValueError(
-            f"{bench.path}: {len(seen)} training class(es); drawing validation classes needs two"
+        raise DataError(
+            bench.path,
+            "trainval_loc",
+            f"{len(seen)} training class(es); drawing validation classes needs at least two",
         )
     rng = np.random.default_rng([seed, 17])
     val_classes = np.sort(rng.choice(seen, size=k, replace=False))

@@ -143,6 +143,11 @@ def _collect(
                     _uncertainty(getattr(out, alpha_field), classes).cpu()
                 )
     model.train(was_training)
+    if model.vgt is not None and model.agt is not None and not branch_logits:
+        # no rows on this rank: empty arrays, so that every rank gathers the same keys
+        width = model.class_matrix.shape[0]
+        branch_logits = {name: [torch.zeros(0, width)] for name in BRANCHES}
+        branch_unc = {name: [torch.zeros(0)] for name in BRANCHES}
     return Outputs(
         logits=torch.cat(logits).numpy() if logits else np.zeros((0, model.class_matrix.shape[0])),
         labels=torch.cat(ys).numpy() if ys else np.zeros(0, dtype=np.int64),
@@ -265,14 +270,20 @@ MU_GRID = tuple(round(0.1 * k, 1) for k in range(11))
 
 
 def mu_curve(
-    seen_out: Outputs, unseen_out: Outputs, seen: np.ndarray, unseen: np.ndarray
+    seen_out: Outputs,
+    unseen_out: Outputs,
+    seen: np.ndarray,
+    unseen: np.ndarray,
+    configured: float | None = None,
 ) -> list[dict[str, float]]:
-    """For each μ of MU_GRID, the best-γ H of the fused scores μ s^A + (1 − μ) s^V (Eq. 16, 18
-    with another μ): what validation chooses μ from. Empty for a one-branch model."""
+    """For each μ of MU_GRID (and the ``configured`` μ), the best-γ H of the fused scores
+    μ s^A + (1 − μ) s^V (Eq. 16, 18 with another μ): what validation chooses μ from. Empty for a
+    one-branch model."""
     if not seen_out.branch_logits:
         return []
+    grid = sorted(set(MU_GRID) | ({round(configured, 6)} if configured is not None else set()))
     curve = []
-    for mu in MU_GRID:
+    for mu in grid:
 
         def fused(o: Outputs, mu: float = mu) -> np.ndarray:
             return mu * o.branch_logits["agt"] + (1.0 - mu) * o.branch_logits["vgt"]

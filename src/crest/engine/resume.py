@@ -14,16 +14,35 @@ from crest.errors import CrestError
 EXTENSIBLE = "train.epochs"
 
 
+#: switches added after runs were saved without them, and the behaviour those runs had
+LEGACY = {
+    ("loss", "branch_supervision"): 0.0,
+    ("train", "select_mu"): False,
+    ("model", "center_attribute_vectors"): False,
+}
+
+
+def saved_config(data: Any, source: Path) -> Config:
+    """A saved config; keys it predates keep the behaviour the run was trained with."""
+    if not isinstance(data, dict):
+        raise CrestError(f"{source}: expected a mapping of config sections")
+    data = {k: dict(v) if isinstance(v, dict) else v for k, v in data.items()}
+    for (section, key), old in LEGACY.items():
+        if isinstance(data.get(section), dict) and key not in data[section]:
+            data[section][key] = old
+    return config_from_dict(data)
+
+
 def saved_run(root: Path) -> tuple[Config, dict[str, Any] | None]:
     """The folder's configuration and its last checkpoint (None when the run was killed before
     its first checkpoint: then ``config.yaml`` is what it was started with)."""
     last = root / "checkpoints" / "last.pt"
     if last.exists():
         state = load_checkpoint(last)
-        return config_from_dict(state["config"]), state
+        return saved_config(state["config"], last), state
     config_file = root / "config.yaml"
     if config_file.exists():
-        return config_from_dict(read_yaml(config_file)), None
+        return saved_config(read_yaml(config_file), config_file), None
     raise CrestError(
         f"{root}: nothing to resume (no checkpoints/last.pt and no config.yaml); "
         "start a new run without --resume"

@@ -103,7 +103,8 @@ class Trainer:
         self.data_path = Path(str(D.broadcast_object(self.dist, local)))
         self.bench = read_benchmark(self.data_path)
         validate_config(self.cfg)
-        validate_for_data(self.cfg, self.bench.num_attributes, str(self.data_path))
+        if self.resume_state is None:  # a checkpointed model was built under the rules of its day
+            validate_for_data(self.cfg, self.bench.num_attributes, str(self.data_path))
         self.model: CrestModel | None = None
         self.history: list[dict[str, Any]] = (
             list(self.resume_state["history"]) if self.resume_state else []
@@ -332,7 +333,9 @@ class Trainer:
         unseen_out = collect_outputs(model, self.data_path, task.eval_unseen, b.labels, **common)
         metrics: dict[str, Any] = zsl_metrics(seen_out, unseen_out, task.seen, task.unseen, gamma)
         if task.phase == "val" and cfg.train.select_mu:
-            metrics["mu_curve"] = mu_curve(seen_out, unseen_out, task.seen, task.unseen)
+            metrics["mu_curve"] = mu_curve(
+                seen_out, unseen_out, task.seen, task.unseen, cfg.model.mu
+            )
         for split, out in (("seen", seen_out), ("unseen", unseen_out)):
             metrics[f"uncertainty_hist_{split}"] = uncertainty_histogram(out.uncertainty).tolist()
         metrics["uncertainty_hist_edges"] = [round(float(e), 6) for e in UNCERTAINTY_EDGES]

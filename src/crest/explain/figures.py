@@ -12,6 +12,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from crest.atomic import atomic_path
 
@@ -277,6 +278,7 @@ def branch_curves(path: Path, history: list[dict[str, Any]]) -> Path | None:
             )
         ax.set_title(title, fontsize=10)
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=8)
     fig.suptitle("Each grounding direction and their fusion, test split", fontsize=10, y=1.03)
