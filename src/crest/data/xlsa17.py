@@ -48,7 +48,10 @@ class Xlsa17ClassSide:
         if "train" not in self.locs or "val" not in self.locs:
             return None
         test_seen = self.locs["test_seen"]
-        return {s: np.setdiff1d(self.locs[s], test_seen) for s in ("train", "val")}
+        clean = {s: np.setdiff1d(self.locs[s], test_seen) for s in ("train", "val")}
+        if any(len(rows) == 0 for rows in clean.values()):
+            return None  # nothing left to validate on: the file gets no train/val splits
+        return clean
 
 
 def _class_list(path: Path) -> list[str]:
