@@ -146,6 +146,8 @@ def test_val_selection_chooses_on_validation_then_retrains(train_world, tmp_path
         assert key in metrics
     report = (run / "report.md").read_text()
     assert "VGT alone (s^V)" in report and "AUROC of fused u, wrong vs. right" in report
+    best_val = torch.load(run / "checkpoints" / "best_val.pt", weights_only=True)
+    assert best_val["epoch"] == chosen["val_epoch"]  # the epoch validation chose
 
 
 def test_test_oracle_is_labelled(train_world, tmp_path):

@@ -365,8 +365,14 @@ class Trainer:
         ckpt = self.folder.checkpoints
         save_checkpoint(ckpt / "last.pt", state)
         if task.phase == "val" and "best_gamma_h" in entry:
-            best = [e for e in self.history if e.get("phase") == "val" and "best_gamma_h" in e]
-            if entry["best_gamma_h"] >= max(e["best_gamma_h"] for e in best):
+            # the epoch validation will choose: best H over γ and, with select_mu, over μ too
+            earlier = [
+                e
+                for e in self.history
+                if e.get("phase") == "val" and "best_gamma_h" in e and e is not entry
+            ]
+            # ties keep the earlier epoch, as choose_val_setting does
+            if not earlier or _val_score(entry) > max(_val_score(e) for e in earlier):
                 save_checkpoint(ckpt / "best_val.pt", state)
         if (
             task.phase == "final"
@@ -378,6 +384,14 @@ class Trainer:
                 save_checkpoint(ckpt / "best_h_test_oracle.pt", state)
             if entry["czsl_acc"] >= max(e["czsl_acc"] for e in done):
                 save_checkpoint(ckpt / "best_czsl_test_oracle.pt", state)
+
+
+def _val_score(entry: dict[str, Any]) -> float:
+    """Validation H of an epoch as selection scores it (crest.engine.selection)."""
+    curve = entry.get("mu_curve")
+    if curve:
+        return float(max(point["best_gamma_h"] for point in curve))
+    return float(entry["best_gamma_h"])
 
 
 def _epoch_line(entry: dict[str, Any], epochs: int) -> str:
