@@ -19,7 +19,7 @@ from crest.config import (
     validate_config,
 )
 from crest.engine.evaluate import evaluate_checkpoint
-from crest.engine.resume import saved_run
+from crest.engine.resume import folder_config
 from crest.engine.train import train
 from crest.errors import ConfigError
 
@@ -98,8 +98,7 @@ def resume_request(args: argparse.Namespace, overrides: list[str]) -> tuple[Conf
         raise ConfigError(
             f"--resume continues {args.out} with its own config; --config {args.config} is not allowed"
         )
-    saved, _ = saved_run(args.out)
-    cfg = apply_overrides(saved, overrides)
+    cfg = apply_overrides(folder_config(args.out), overrides)
     validate_config(cfg, f"{args.out} with --set")
     return cfg, args.out
 

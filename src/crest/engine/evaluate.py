@@ -282,14 +282,18 @@ def mu_curve(
     if not seen_out.branch_logits:
         return []
     grid = sorted(set(MU_GRID) | ({round(configured, 6)} if configured is not None else set()))
+    (vs, as_), (vu, au) = (
+        (o.branch_logits["vgt"], o.branch_logits["agt"]) for o in (seen_out, unseen_out)
+    )
     curve = []
     for mu in grid:
-
-        def fused(o: Outputs, mu: float = mu) -> np.ndarray:
-            return mu * o.branch_logits["agt"] + (1.0 - mu) * o.branch_logits["vgt"]
-
         c = seen_unseen_curve(
-            fused(seen_out), seen_out.labels, fused(unseen_out), unseen_out.labels, seen, unseen
+            mu * as_ + (1 - mu) * vs,
+            seen_out.labels,
+            mu * au + (1 - mu) * vu,
+            unseen_out.labels,
+            seen,
+            unseen,
         )
         curve.append({"mu": mu, "best_gamma": c.best_gamma, "best_gamma_h": c.best_harmonic})
     return curve

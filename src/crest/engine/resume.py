@@ -49,6 +49,16 @@ def saved_run(root: Path) -> tuple[Config, dict[str, Any] | None]:
     )
 
 
+def folder_config(root: Path) -> Config:
+    """The folder's config without loading its checkpoint: ``config.yaml`` (written at every
+    start, and again when validation chose μ), else the checkpoint's. The trainer compares it
+    with the checkpoint's own when it resumes."""
+    config_file = root / "config.yaml"
+    if config_file.exists():
+        return saved_config(read_yaml(config_file), config_file)
+    return saved_run(root)[0]
+
+
 def _flat(cfg: Config) -> dict[str, Any]:
     out = {}
     for section, values in cfg.to_dict().items():
