@@ -61,3 +61,71 @@ def test_asking_for_cuda_without_it_is_a_clear_error():
 
     with pytest.raises(ConfigError, match=r"device 'cuda:1': CUDA is not available"):
         choose_device("cuda:1")
+
+
+def test_bench_epochs_times_each_cache_mode_and_projects_a_full_run(tiny_world, tmp_path):
+    out = tmp_path / "bench.json"
+    sets = [a for item in SMALL for a in ("--set", item)]
+    res = subprocess.run(
+        [
+            CREST,
+            "bench",
+            "--shape",
+            "cub7",
+            "--batch",
+            "8",
+            "--inference-batch",
+            "16",
+            "--steps",
+            "1",
+            "--data",
+            str(tiny_world),
+            "--epochs",
+            "2",
+            "--cache",
+            "stream",
+            "device",
+            "--json-out",
+            str(out),
+            *sets,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert res.returncode == 0, res.stderr
+    assert "2 epochs on" in res.stdout and "| data.cache |" in res.stdout
+    rows = json.loads(out.read_text())["epochs"]
+    assert [r["mode"] for r in rows] == ["stream", "device"]
+    stream, device = rows
+    assert stream["cache_seconds"] == 0 and device["cache_seconds"] > 0
+    for r in rows:
+        assert r["epochs"] == 2 and r["train_images"] > 0 and r["eval_images"] > 0
+        assert r["train_seconds"] > 0 and r["eval_seconds"] > 0
+        per_image = r["train_seconds"] / r["train_images"]
+        assert r["projected_full_run_minutes"] >= 200 * per_image * 7057 / 60 * 0.99
+
+
+def test_bench_epochs_without_data_is_a_clear_error():
+    res = subprocess.run(
+        [
+            CREST,
+            "bench",
+            "--shape",
+            "cub7",
+            "--steps",
+            "1",
+            "--epochs",
+            "1",
+            "--set",
+            "model.d=16",
+            "--set",
+            "model.d_ff=16",
+            "--set",
+            "model.bank_dim=8",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert res.returncode != 0 and "--epochs needs --data" in res.stderr

@@ -29,6 +29,13 @@ class DataConfig:
         None, "benchmark HDF5 file; empty = the embedded synthetic world (generated on first use)"
     )
     num_workers: int = doc(0, "DataLoader worker processes for feature streaming")
+    cache: str = doc(
+        "auto",
+        "where feature maps are read from: read once into the model's device memory, into host "
+        "RAM, or streamed from the file every batch; auto picks device, then ram, then stream by "
+        "the free memory it measures (every mode gives the same batches)",
+        ("auto", "device", "ram", "stream"),
+    )
     sampler: str = doc(
         "uniform", "batch sampler: uniform shuffling, or class-aware P×K", ("uniform", "pk")
     )

@@ -9,7 +9,10 @@ from typing import Any
 
 from crest.atomic import write_text_atomic
 from crest.cli.output import add_overrides
+from crest.errors import CrestError
 from crest.perf.bench import SHAPES, as_table, profile_table, run_bench, to_dict
+from crest.perf.epochs import epochs_table, time_epochs
+from crest.perf.epochs import to_dicts as epoch_dicts
 
 
 def register(sub: Any) -> None:
@@ -44,12 +47,29 @@ def register(sub: Any) -> None:
         metavar="N",
         help="profile one training step and print its N most expensive operators",
     )
+    p.add_argument(
+        "--epochs",
+        type=int,
+        default=0,
+        metavar="N",
+        help="with --data: also train N epochs on the file under each --cache mode (real "
+        "trainer, evaluation every epoch) and project a 200-epoch CUB run from the last epoch",
+    )
+    p.add_argument(
+        "--cache",
+        nargs="+",
+        default=["stream", "ram", "device"],
+        choices=["stream", "ram", "device", "auto"],
+        help="data.cache modes timed by --epochs",
+    )
     add_overrides(p, "override the shape's config (e.g. model.d=128)")
     p.add_argument("--json-out", type=Path)
     p.set_defaults(func=cmd_bench)
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
+    if args.epochs > 0 and args.data is None:
+        raise CrestError("crest bench --epochs needs --data FILE (a benchmark file to train on)")
     result = run_bench(
         args.shape,
         args.precision,
@@ -66,6 +86,26 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if result.profile:
         print(f"\ntop {len(result.profile)} operators of one training step (self time):")
         print(profile_table(result.profile))
+    report = to_dict(result)
+    if args.epochs > 0:
+        if args.data is None:
+            raise CrestError(
+                "crest bench --epochs needs --data FILE (a benchmark file to train on)"
+            )
+        timings = time_epochs(
+            args.data,
+            args.cache,
+            args.epochs,
+            config=SHAPES[args.shape][4],
+            overrides=[
+                f"train.precision={args.precision}",
+                f"train.device={args.device}",
+                *args.overrides,
+            ],
+        )
+        print(f"\n{args.epochs} epochs on {args.data} per data.cache mode:")
+        print(epochs_table(timings))
+        report["epochs"] = epoch_dicts(timings)
     if args.json_out:
-        write_text_atomic(args.json_out, json.dumps(to_dict(result), indent=2))
+        write_text_atomic(args.json_out, json.dumps(report, indent=2))
     return 0

@@ -28,6 +28,20 @@ def contiguous_runs(sorted_rows: np.ndarray) -> list[tuple[int, int]]:
     ]
 
 
+def check_finite(path: Path, batch: np.ndarray, file_rows: np.ndarray) -> None:
+    """Stop on NaN/inf features, naming the file row: they would turn into NaN metrics or a
+    non-finite loss far from their cause."""
+    finite = np.isfinite(batch.reshape(len(batch), -1)).all(axis=1)
+    if not finite.all():
+        bad = file_rows[~finite]
+        raise DataError(
+            path,
+            "feature_map",
+            f"row {int(bad[0])} holds NaN/inf values ({len(bad)} such rows in this batch); "
+            "expected finite features",
+        )
+
+
 def collate(batch: Any) -> Any:
     """DataLoader collate: batches from ``FeatureDataset.__getitems__`` are already stacked."""
     if isinstance(batch, tuple) and len(batch) == 2 and isinstance(batch[0], torch.Tensor):
@@ -88,21 +102,8 @@ class FeatureDataset(Dataset[tuple[torch.Tensor, int]]):
             else:
                 out[slots] = feats[a:b][sorted_rows[cursor:stop] - a]
             cursor = stop
-        self._check_finite(out, file_rows)
+        check_finite(self.path, out, file_rows)
         return out
-
-    def _check_finite(self, batch: np.ndarray, file_rows: np.ndarray) -> None:
-        """Stop on NaN/inf features, naming the file row: they would turn into NaN metrics or a
-        non-finite loss far from their cause."""
-        finite = np.isfinite(batch.reshape(len(batch), -1)).all(axis=1)
-        if not finite.all():
-            bad = file_rows[~finite]
-            raise DataError(
-                self.path,
-                "feature_map",
-                f"row {int(bad[0])} holds NaN/inf values ({len(bad)} such rows in this batch); "
-                "expected finite features",
-            )
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
         x = self.read_rows(np.asarray([index]))[0]
@@ -126,5 +127,11 @@ class FeatureDataset(Dataset[tuple[torch.Tensor, int]]):
 
 
 def feature_loader(dataset: FeatureDataset, **kwargs: Any) -> DataLoader:
-    """A DataLoader over a FeatureDataset with the batch-level collate it needs."""
+    """A DataLoader over a FeatureDataset with the batch-level collate it needs.
+
+    It gets a generator of its own: a DataLoader draws a worker seed from its generator at
+    every iteration, and drawing it from the global one would shift the dropout masks of the
+    epoch, so that streamed and cached features (which need no DataLoader) trained differently.
+    """
+    kwargs.setdefault("generator", torch.Generator())
     return DataLoader(dataset, collate_fn=collate, **kwargs)

@@ -17,7 +17,7 @@ from crest.calibration import (
     reliability,
     risk_coverage_area,
 )
-from crest.data.dataset import FeatureDataset, feature_loader
+from crest.data.feature_cache import FeatureCache, RowBatches, in_order
 from crest.engine.checkpoint import restore, selected_gamma
 from crest.engine.device import autocast
 from crest.metrics import czsl_accuracy, gzsl, seen_unseen_curve
@@ -53,8 +53,10 @@ def collect_outputs(
     precision: str = "fp32",
     classes: np.ndarray | None = None,
     num_workers: int = 0,
+    cache: FeatureCache | None = None,
 ) -> Outputs:
     """Run ``model`` over file rows; uncertainty is computed over ``classes`` (default: all).
+    Rows come from ``cache`` when given (every row must be in it), else from the file.
 
     Under torchrun every rank takes a contiguous share of whole batches (the same batches a single
     process would form, never padded) and the shares are gathered in order: each row is counted
@@ -70,7 +72,9 @@ def collect_outputs(
             if len(batches)
             else rows[:0]
         )
-    local = _collect(model, path, mine, labels, device, batch_size, precision, classes, num_workers)
+    local = _collect(
+        model, path, mine, labels, device, batch_size, precision, classes, num_workers, cache
+    )
     if world == 1:
         return local
     shares: list[Any] = [None] * world
@@ -114,49 +118,51 @@ def _collect(
     precision: str,
     classes: np.ndarray | None,
     num_workers: int,
+    cache: FeatureCache | None,
 ) -> Outputs:
     was_training = model.training
     model.eval()
-    data = FeatureDataset(path, rows, labels=labels)
-    loader = feature_loader(
-        data,
-        batch_size=batch_size,
-        shuffle=False,
-        num_workers=num_workers,
-        pin_memory=device.type == "cuda",
+    reader = RowBatches(
+        path, rows, labels, in_order(len(rows), batch_size), device, cache, num_workers
     )
+    # outputs stay on the device until the end: no transfer (and no wait) per batch
     logits, unc, ys, alphas = [], [], [], []
     branch_logits: dict[str, list[torch.Tensor]] = {}
     branch_unc: dict[str, list[torch.Tensor]] = {}
-    for x, y in loader:
+    for x, y in reader:
         with autocast(device, precision):
-            out = model(x.to(device, non_blocking=True))
-        logits.append(out.logits.float().cpu())
+            out = model(x)
+        logits.append(out.logits.float())
         # uncertainty over the classes in play only (e.g. train ∪ validation classes in the val protocol)
-        unc.append(_uncertainty(out.alpha, classes).cpu())
+        unc.append(_uncertainty(out.alpha, classes))
         ys.append(y)
-        alphas.append(out.alpha.float().cpu())
+        alphas.append(out.alpha.float())
         if out.alpha_vgt is not None and out.alpha_agt is not None:
             for name, (logit_field, alpha_field) in BRANCHES.items():
-                branch_logits.setdefault(name, []).append(getattr(out, logit_field).float().cpu())
+                branch_logits.setdefault(name, []).append(getattr(out, logit_field).float())
                 branch_unc.setdefault(name, []).append(
-                    _uncertainty(getattr(out, alpha_field), classes).cpu()
+                    _uncertainty(getattr(out, alpha_field), classes)
                 )
     model.train(was_training)
+    width = model.class_matrix.shape[0]
     if model.vgt is not None and model.agt is not None and not branch_logits:
         # no rows on this rank: empty arrays, so that every rank gathers the same keys
-        width = model.class_matrix.shape[0]
         branch_logits = {name: [torch.zeros(0, width)] for name in BRANCHES}
         branch_unc = {name: [torch.zeros(0)] for name in BRANCHES}
     return Outputs(
-        logits=torch.cat(logits).numpy() if logits else np.zeros((0, model.class_matrix.shape[0])),
-        labels=torch.cat(ys).numpy() if ys else np.zeros(0, dtype=np.int64),
-        uncertainty=torch.cat(unc).numpy() if unc else np.zeros(0),
+        logits=_host(logits, (0, width)),
+        labels=_host(ys, (0,)).astype(np.int64),
+        uncertainty=_host(unc, (0,)),
         rows=np.asarray(rows),
-        alpha=torch.cat(alphas).numpy() if alphas else np.zeros((0, model.class_matrix.shape[0])),
-        branch_logits={k: torch.cat(v).numpy() for k, v in branch_logits.items()},
-        branch_uncertainty={k: torch.cat(v).numpy() for k, v in branch_unc.items()},
+        alpha=_host(alphas, (0, width)),
+        branch_logits={k: _host(v, (0, width)) for k, v in branch_logits.items()},
+        branch_uncertainty={k: _host(v, (0,)) for k, v in branch_unc.items()},
     )
+
+
+def _host(parts: list[torch.Tensor], empty: tuple[int, ...]) -> np.ndarray:
+    """The batches' outputs joined on the device, then brought to the host in one copy."""
+    return torch.cat(parts).cpu().numpy() if parts else np.zeros(empty)
 
 
 def _uncertainty(alpha: torch.Tensor, classes: np.ndarray | None) -> torch.Tensor:

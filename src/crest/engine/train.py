@@ -14,12 +14,18 @@ from typing import Any
 import numpy as np
 import torch
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import DataLoader
+from torch.utils.data import BatchSampler
 from tqdm.auto import tqdm
 
 from crest.config import Config, validate_config, validate_for_data
 from crest.data.benchmark import Benchmark, validation_protocol
-from crest.data.dataset import FeatureDataset, feature_loader
+from crest.data.feature_cache import (
+    FeatureCache,
+    RowBatches,
+    choose_cache_mode,
+    feature_bytes,
+    measure_free_memory,
+)
 from crest.data.h5 import read_benchmark
 from crest.data.worlds import default_world
 from crest.engine import distributed as D
@@ -106,6 +112,8 @@ class Trainer:
         if self.resume_state is None:  # a checkpointed model was built under the rules of its day
             validate_for_data(self.cfg, self.bench.num_attributes, str(self.data_path))
         self.model: CrestModel | None = None
+        self.cache: FeatureCache | None = None
+        self.cache_seconds = 0.0  # spent reading features into the cache
         self.history: list[dict[str, Any]] = (
             list(self.resume_state["history"]) if self.resume_state else []
         )
@@ -154,6 +162,7 @@ class Trainer:
             self.folder.prepare(cfg, self.device)
         D.barrier(self.dist)
         selection = cfg.train.selection
+        self.cache = self._feature_cache(selection)
         if selection == "val":
             if "val_epoch" not in self.selection_state:
                 self.train_phase(self.val_task(), cfg.train.epochs)
@@ -195,6 +204,42 @@ class Trainer:
             D.cleanup(self.dist)
         return metrics
 
+    def _feature_cache(self, selection: str) -> FeatureCache | None:
+        """Every row a phase reads, read once (``data.cache``), or None to stream them."""
+        tasks = [self.final_task()] + ([self.val_task()] if selection == "val" else [])
+        rows = np.unique(
+            np.concatenate([np.r_[t.train_rows, t.eval_seen, t.eval_unseen] for t in tasks])
+        )
+        needed = feature_bytes(self.data_path, len(rows))
+        mode = self.cfg.data.cache
+        chosen = choose_cache_mode(mode, needed, self.device, measure_free_memory(self.device))
+        if mode == "auto":
+            log.info(
+                "data.cache=auto chose %s for %d feature maps (%.2f GB)",
+                chosen,
+                len(rows),
+                needed / 1e9,
+            )
+        if chosen == "stream":
+            return None
+        start = time.perf_counter()
+        on_device = chosen == "device"
+        cache = FeatureCache(
+            self.data_path,
+            rows,
+            self.device if on_device else torch.device("cpu"),
+            pin=not on_device and self.device.type == "cuda",
+        )
+        self.cache_seconds = time.perf_counter() - start
+        log.info(
+            "cached %d feature maps (%.2f GB) in %s memory in %.1f s",
+            len(rows),
+            cache.nbytes / 1e9,
+            cache.device.type if on_device else "host",
+            self.cache_seconds,
+        )
+        return cache
+
     def train_phase(self, task: Task, epochs: int, gamma: float | None = None) -> None:
         cfg, dev = self.cfg, self.device
         gamma = cfg.eval.gamma if gamma is None else gamma
@@ -229,7 +274,9 @@ class Trainer:
                 net, model, optimizer, criterion, loader, sampler, task, epoch, epochs
             )
             if epoch % max(1, cfg.train.eval_every) == 0 or epoch == epochs:
+                started = time.perf_counter()
                 entry.update(self._evaluate(model, task, gamma))  # sharded across ranks, exact
+                entry["eval_seconds"] = round(time.perf_counter() - started, 3)
             self.history.append(entry)
             if self.dist.is_main:
                 self._checkpoint(model, optimizer, task, epoch, entry)
@@ -237,24 +284,33 @@ class Trainer:
                 log.info(_epoch_line(entry, epochs))
             D.barrier(self.dist)
 
-    def _loader(self, task: Task) -> tuple[DataLoader, Any]:
+    def _loader(self, task: Task) -> tuple[RowBatches, Any]:
+        """This phase's training batches (positions into ``task.train_rows``), from the cache or
+        streamed: the same batches either way, fixed by the seed and the epoch."""
         cfg = self.cfg
-        data = FeatureDataset(self.data_path, task.train_rows, labels=self.bench.labels)
         batch = D.per_rank_batch(cfg.train.batch_size, self.dist)
-        common = {
-            "num_workers": cfg.data.num_workers,
-            "pin_memory": self.device.type == "cuda",
-            "persistent_workers": cfg.data.num_workers > 0,
-        }
+        sampler: Any
+        batches: Any
         if cfg.data.sampler == "pk":
-            pk = PKBatchSampler(
-                data.labels, batch, cfg.data.pk_images, cfg.train.seed + 7919 * self.dist.rank
+            labels = self.bench.labels[task.train_rows]
+            sampler = batches = PKBatchSampler(
+                labels, batch, cfg.data.pk_images, cfg.train.seed + 7919 * self.dist.rank
             )
-            return feature_loader(data, batch_sampler=pk, **common), pk
-        shuffle = EpochShuffle(len(data), cfg.train.seed, self.dist.rank, self.dist.world_size)
-        return feature_loader(
-            data, batch_size=batch, sampler=shuffle, drop_last=len(shuffle) > batch, **common
-        ), shuffle
+        else:
+            sampler = EpochShuffle(
+                len(task.train_rows), cfg.train.seed, self.dist.rank, self.dist.world_size
+            )
+            batches = BatchSampler(sampler, batch, drop_last=len(sampler) > batch)
+        reader = RowBatches(
+            self.data_path,
+            task.train_rows,
+            self.bench.labels,
+            batches,
+            self.device,
+            cache=self.cache,
+            num_workers=cfg.data.num_workers,
+        )
+        return reader, sampler
 
     def _train_epoch(
         self,
@@ -262,7 +318,7 @@ class Trainer:
         model: CrestModel,
         optimizer: torch.optim.Optimizer,
         criterion: CrestLoss,
-        loader: DataLoader,
+        loader: RowBatches,
         sampler: Any,
         task: Task,
         epoch: int,
@@ -279,8 +335,12 @@ class Trainer:
             if cfg.train.max_steps_per_epoch <= 0
             else min(len(loader), cfg.train.max_steps_per_epoch)
         )
-        sums: dict[str, float] = {}
-        seen_samples, start = 0, time.perf_counter()
+        # per-step losses and term sums stay on the device (float64, so the epoch means equal
+        # a sum of Python floats); on CUDA they are read once per epoch, never per step
+        step_losses = torch.zeros(steps, dtype=torch.float64, device=dev)
+        sums: dict[str, torch.Tensor] = {}
+        check_each_step = dev.type != "cuda"  # reading a CPU scalar costs nothing
+        seen_samples, done, start = 0, 0, time.perf_counter()
         bar = tqdm(
             total=steps,
             desc=f"{task.phase} epoch {epoch}/{epochs}",
@@ -291,26 +351,32 @@ class Trainer:
         for step, (x, y) in enumerate(loader):
             if step >= steps:
                 break
-            x, y = x.to(dev, non_blocking=True), y.to(dev, non_blocking=True)
             with autocast(dev, cfg.train.precision):
                 out = net(x)
             loss, terms = criterion(out, y, epoch - 1, model)
-            if not math.isfinite(loss.item()):
+            step_losses[step] = loss.detach()
+            if check_each_step and not math.isfinite(float(step_losses[step])):
                 raise CrestError(
-                    f"non-finite loss at {task.phase} epoch {epoch} step {step}: {terms}"
+                    f"non-finite loss at {task.phase} epoch {epoch} step {step}: "
+                    f"{ {k: float(v) for k, v in terms.items()} }"
                 )
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            for k, v in terms.items():
-                sums[k] = sums.get(k, 0.0) + v
-            sums["total"] = sums.get("total", 0.0) + loss.item()
+            for k, v in [*terms.items(), ("total", step_losses[step])]:
+                sums[k] = sums[k] + v.double() if k in sums else v.double()
             seen_samples += len(y)
+            done += 1
             bar.update(1)
-            bar.set_postfix(loss=f"{loss.item():.3f}")
+            if check_each_step or step % 50 == 0:
+                bar.set_postfix(loss=f"{float(step_losses[step]):.3f}")
         bar.close()
+        bad = torch.nonzero(~torch.isfinite(step_losses[:done])).flatten().tolist()
+        if bad:  # CUDA: found at the end of the epoch, before anything of it is saved
+            raise CrestError(f"non-finite loss at {task.phase} epoch {epoch} step {bad[0]}")
+        means = {k: float(v) / max(1, steps) for k, v in sums.items()}
         elapsed = time.perf_counter() - start
-        losses = D.all_reduce_mean(self.dist, {k: v / max(1, steps) for k, v in sums.items()}, dev)
+        losses = D.all_reduce_mean(self.dist, means, dev)
         return {
             "phase": task.phase,
             "epoch": epoch,
@@ -328,6 +394,7 @@ class Trainer:
             "batch_size": cfg.eval.batch_size,
             "precision": cfg.train.precision,
             "classes": classes,
+            "cache": self.cache,
         }
         seen_out = collect_outputs(model, self.data_path, task.eval_seen, b.labels, **common)
         unseen_out = collect_outputs(model, self.data_path, task.eval_unseen, b.labels, **common)

@@ -40,7 +40,9 @@ class CrestLoss:
 
     def __call__(
         self, out: CrestOutput, target: torch.Tensor, epoch: int, model: CrestModel
-    ) -> tuple[torch.Tensor, dict[str, float]]:
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """The total loss and its terms (detached 0-d tensors on the loss's device: reading them
+        is left to the caller, once per epoch, so a step never waits for the device)."""
         cfg = self.cfg
         logits = out.logits.float()
         ce, sc = arise_loss(
@@ -73,7 +75,7 @@ class CrestLoss:
                 out.scores_vgt.float(), out.scores_agt.float()
             )
         total = torch.stack(list(terms.values())).sum()
-        return total, {k: float(v.detach()) for k, v in terms.items()}
+        return total, {k: v.detach() for k, v in terms.items()}
 
     def edl(self, out: CrestOutput, target: torch.Tensor, epoch: int) -> torch.Tensor:
         """L_acc(ᾱ) + L_acc(α^V) + L_acc(α^A) + γ_con L_con over the seen classes, no calibration offset."""
