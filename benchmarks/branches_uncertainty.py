@@ -24,11 +24,13 @@ import torch
 
 from crest.atomic import write_text_atomic
 from crest.config import load_config
-from crest.data.synthetic import WorldSpec
-from crest.data.worlds import build_world, default_world
+from crest.data.synthetic.generator import WorldSpec
+from crest.data.synthetic.worlds import build_world, default_world
 from crest.experiments import RunResult, ablate, summary_table
 
 ROWS = ["full", "no_agt", "no_vgt"]
+#: the heading of the hand-written part of the result file, kept when the tables are rewritten
+FINDINGS = "## Findings"
 #: images per class, per --like world (SUN has 717 classes)
 CAPS = {"CUB": 16, "SUN": 4, "AWA2": 40}
 SEEDS = {"default": [0, 1, 2, 3, 4], "CUB": [0, 1, 2], "SUN": [0, 1, 2], "AWA2": [0, 1, 2]}
@@ -175,6 +177,10 @@ def main() -> None:
     sections = [world_section(args.out, n) for n in ("default", "CUB", "SUN", "AWA2")]
     text = "# Both grounding directions against each alone, and the uncertainty\n\n"
     text += "\n".join(s for s in sections if s)
+    # the hand-written findings at the end of the file survive a regeneration of the tables
+    old = args.table.read_text() if args.table.exists() else ""
+    if FINDINGS in old:
+        text = text.rstrip() + "\n\n" + old[old.index(FINDINGS) :]
     write_text_atomic(args.table, text)
     print(text)
 

@@ -15,8 +15,8 @@ from pathlib import Path
 from crest.atomic import write_text_atomic
 from crest.baseline import run_baseline
 from crest.config import load_config
-from crest.data.synthetic import WorldSpec
-from crest.data.worlds import build_world, default_world
+from crest.data.synthetic.generator import WorldSpec
+from crest.data.synthetic.worlds import build_world, default_world
 from crest.experiments import ablate, summary_table
 
 

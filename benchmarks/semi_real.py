@@ -15,9 +15,9 @@ from pathlib import Path
 from crest.atomic import write_text_atomic
 from crest.baseline import run_baseline
 from crest.config import load_config
-from crest.data.h5 import read_benchmark
-from crest.data.synthetic import WorldSpec
-from crest.data.worlds import build_world
+from crest.data.schema.hdf5 import read_benchmark
+from crest.data.synthetic.generator import WorldSpec
+from crest.data.synthetic.worlds import build_world
 from crest.experiments import run_once
 
 #: images per class kept from images.csv, per dataset (SUN has 717 classes of ~20 images)

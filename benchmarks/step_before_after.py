@@ -13,6 +13,7 @@ slow each other several-fold. Writes benchmarks/results/fast_step.md and a JSON 
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import os
 import statistics
@@ -33,7 +34,7 @@ DEFAULT_BEFORE = "e663460"
 def worker(src: str, rounds: int, profile_rows: int, compile: bool) -> dict[str, Any]:
     """Runs inside a child process whose sys.path starts with ``src``.
 
-    One harness for both trees, built on the API they share (load_config, build_model,
+    One harness for both trees, built on the API they share (load_config, the model factory,
     CrestLoss), so only the model code differs. As in `crest bench`: inference is warmed up and
     its peak RSS read before any training; then each round times one inference batch (256), one
     training step (64) and a 2048² matmul in turn, so drift of the machine's speed moves all
@@ -49,9 +50,9 @@ def worker(src: str, rounds: int, profile_rows: int, compile: bool) -> dict[str,
     from torch.utils.flop_counter import FlopCounterMode
 
     import crest
+    from crest import models
     from crest.config import load_config
     from crest.losses import CrestLoss
-    from crest.models import build_model
 
     if not Path(crest.__file__).resolve().is_relative_to(Path(src).resolve()):
         raise SystemExit(f"imported crest from {crest.__file__}, not from {src}")
@@ -67,9 +68,11 @@ def worker(src: str, rounds: int, profile_rows: int, compile: bool) -> dict[str,
     cfg = load_config("cub", [])
     rng = np.random.default_rng(0)
     torch.manual_seed(0)
-    model = build_model(
-        cfg.model, 2048, rng.normal(size=(312, 300)), np.abs(rng.normal(size=(200, 312)))
-    )
+    vectors, z = rng.normal(size=(312, 300)), np.abs(rng.normal(size=(200, 312)))
+    if hasattr(models, "create_model"):  # this tree: the one factory
+        model = models.create_model(cfg.model, models.ArraySide(2048, vectors, z))
+    else:  # older trees
+        model = models.build_model(cfg.model, 2048, vectors, z)  # type: ignore[attr-defined]
     loss_fn = CrestLoss(cfg.loss, torch.arange(150), torch.arange(150, 200), cfg.model.fusion)
     opt = torch.optim.Adam(model.parameters(), lr=1e-4)
     net: Any = torch.compile(model) if compile else model
@@ -80,9 +83,12 @@ def worker(src: str, rounds: int, profile_rows: int, compile: bool) -> dict[str,
         model.eval()
         net(xi)
 
+    # older trees pass the model to the loss (for its bank and class matrix); this one does not
+    extra = (model,) if "model" in inspect.signature(loss_fn.__call__).parameters else ()
+
     def step() -> None:
         model.train()
-        loss, _ = loss_fn(net(x), y, 5, model)
+        loss, _ = loss_fn(net(x), y, 5, *extra)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

@@ -103,7 +103,7 @@ def make_benchmark(num_rows: int, seed: int) -> Any:
     """
     import numpy as np
 
-    from crest.data.benchmark import Benchmark
+    from crest.data.schema.benchmark import Benchmark
 
     rng = np.random.default_rng(seed)
     original = rng.random((NUM_CLASSES, NUM_ATTRIBUTES), dtype=np.float32) * 100.0
@@ -137,7 +137,7 @@ def existing_is_complete(path: Path, num_rows: int) -> bool:
     ``BenchmarkWriter`` renames onto the final name only once every row is written, so a file
     under that name that reads back with the right shape, dtype and row count is complete.
     """
-    from crest.data.h5 import read_benchmark
+    from crest.data.schema.hdf5 import read_benchmark
     from crest.errors import DataError
 
     if not path.exists():
@@ -160,7 +160,7 @@ def write_file(path: Path, num_rows: int, batch_rows: int, seed: int) -> dict[st
     """Write (or reuse) the benchmark file in batches of random float16 rows; return a record."""
     import numpy as np
 
-    from crest.data.h5 import BenchmarkWriter
+    from crest.data.schema.writer import BenchmarkWriter
 
     start = time.perf_counter()
     reused = existing_is_complete(path, num_rows)
@@ -311,8 +311,8 @@ def stream_file(
     import numpy as np
     import torch
 
-    from crest.data.dataset import FeatureDataset, feature_loader
-    from crest.data.h5 import open_h5
+    from crest.data.schema.dataset import FeatureDataset, feature_loader
+    from crest.data.schema.hdf5 import open_h5
 
     torch.set_num_threads(1)
     with open_h5(path) as f:

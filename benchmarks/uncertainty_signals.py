@@ -21,7 +21,7 @@ import torch
 
 from crest.atomic import write_text_atomic
 from crest.calibration import auroc
-from crest.engine.checkpoint import restore, selected_gamma
+from crest.engine.checkpoint import load_model, selected_gamma
 from crest.engine.evaluate import collect_outputs, decision_probability
 from crest.evidential import conflict_degree, evidence_from_logits
 
@@ -74,7 +74,7 @@ SIGNALS: dict[str, tuple[str, Signal]] = {
 
 def signals_of_run(run: Path) -> dict[str, tuple[float, float]]:
     """AUROC (wrong vs right, unseen vs seen) of every signal for one finished run."""
-    r = restore(run / "checkpoints" / "last.pt", device="cpu")
+    r = load_model(run / "checkpoints" / "last.pt", device="cpu")
     b, dev = r.bench, torch.device("cpu")
     gamma = selected_gamma(r.state, r.cfg)
     seen, unseen = b.seen_classes, b.unseen_classes

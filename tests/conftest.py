@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from crest.data.synthetic import WorldSpec, generate_default_world
+from crest.data.synthetic.generator import WorldSpec, generate_default_world
 from crest.paths import data_root
 
 #: --set overrides that make a model small enough to train in seconds in tests

@@ -11,8 +11,9 @@ import h5py
 import numpy as np
 import pytest
 
-from crest.data.attribute_vectors import load_attribute_vectors
-from crest.data.h5 import BenchmarkWriter, read_benchmark
+from crest.data.schema.hdf5 import read_benchmark
+from crest.data.schema.writer import BenchmarkWriter
+from crest.data.sources.attribute_vectors import load_attribute_vectors
 from crest.errors import DataError
 
 

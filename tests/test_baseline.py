@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from crest.baseline import run_baseline
-from crest.data.synthetic import generate_default_world
+from crest.data.synthetic.generator import generate_default_world
 
 
 @pytest.fixture(scope="module")

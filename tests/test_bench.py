@@ -56,7 +56,7 @@ def test_flops_grow_with_the_batch_and_cover_the_region_projection():
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error on a machine without CUDA")
 def test_asking_for_cuda_without_it_is_a_clear_error():
-    from crest.engine.device import choose_device
+    from crest.device import choose_device
     from crest.errors import ConfigError
 
     with pytest.raises(ConfigError, match=r"device 'cuda:1': CUDA is not available"):

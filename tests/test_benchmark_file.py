@@ -6,9 +6,10 @@ import h5py
 import numpy as np
 import torch
 
-from crest.data.benchmark import validation_protocol
-from crest.data.dataset import FeatureDataset, contiguous_runs, feature_loader
-from crest.data.h5 import BenchmarkWriter, read_benchmark, read_ground_truth
+from crest.data.schema.benchmark import validation_protocol
+from crest.data.schema.dataset import FeatureDataset, contiguous_runs, feature_loader
+from crest.data.schema.hdf5 import read_benchmark, read_ground_truth
+from crest.data.schema.writer import BenchmarkWriter
 
 
 def write_transzero_file(path, n=30, c=6, a=5, grid=(3, 3), d=8, seed=0):

@@ -141,6 +141,7 @@ def _fake_output(batch: int, classes: int, requires_grad: bool = True) -> CrestO
         uncertainty_vgt=none,
         uncertainty_agt=none,
         conflict=none,
+        class_matrix=torch.eye(classes, 2),
     )
 
 
@@ -150,10 +151,10 @@ def test_branch_supervision_trains_each_direction_on_its_own():
     out = _fake_output(4, 5)
     paper_cfg = LossConfig(use_vicl=False, use_digs=False, use_edl=False, branch_supervision=0.0)
     paper = CrestLoss(paper_cfg, seen, unseen)
-    _, terms = paper(out, target, 0, model=None)  # type: ignore[arg-type]
+    _, terms = paper(out, target, 0)
     assert "arise_vgt" not in terms
     cfg = LossConfig(use_vicl=False, use_digs=False, use_edl=False, branch_supervision=0.5)
-    total, terms = CrestLoss(cfg, seen, unseen)(out, target, 0, model=None)  # type: ignore[arg-type]
+    total, terms = CrestLoss(cfg, seen, unseen)(out, target, 0)
     assert terms["arise_vgt"] > 0 and terms["arise_agt"] > 0
     total.backward()
     # with the fused loss alone VGT's gradient is (1 − μ) × the fused one; now it has its own
@@ -189,11 +190,13 @@ def test_branch_table_lists_fused_and_both_directions(outs):
 
 def test_reported_scores_use_the_validated_mu_training_keeps_its_own():
     from crest.config import ModelConfig
-    from crest.models import build_model
+    from crest.models import ArraySide, create_model
 
     cfg = ModelConfig(d=8, d_ff=8, bank_size=4, bank_dim=2, mu=0.3, score_mu=0.9, dropout=0.0)
     rng = np.random.default_rng(0)
-    model = build_model(cfg, 6, rng.normal(size=(5, 7)), np.abs(rng.normal(size=(4, 5))))
+    model = create_model(
+        cfg, ArraySide(6, rng.normal(size=(5, 7)), np.abs(rng.normal(size=(4, 5))))
+    )
     x = torch.rand(3, 6, 2, 2)
     model.train()
     out = model(x)

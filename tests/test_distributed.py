@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from conftest import TINY
-from crest.data.synthetic import generate_default_world
+from crest.data.synthetic.generator import generate_default_world
 from crest.engine.evaluate import evaluate_checkpoint
 
 HARNESS = Path(__file__).with_name("ddp_harness.py")

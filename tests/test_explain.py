@@ -13,7 +13,7 @@ import pytest
 
 from conftest import SMALL_MODEL
 from crest.config import load_config
-from crest.data.synthetic import WorldSpec, generate_default_world
+from crest.data.synthetic.generator import WorldSpec, generate_default_world
 from crest.engine.train import train
 from crest.explain.localization import localization_score
 

@@ -24,18 +24,13 @@ import pytest
 import scipy.io as sio
 import torch
 
-from crest.cli.extract_cmd import add_extract_parser
-from crest.data.extract import (
-    ExtractSettings,
-    build_backbone,
-    build_benchmark,
-    create_partial,
-    extract_benchmark,
-    read_image_list,
-    resolve_image_path,
-    to_storage,
-)
-from crest.data.h5 import REQUIRED_KEYS, read_benchmark
+from crest.cli import extract_cmd
+from crest.data.backbone import build_backbone
+from crest.data.extraction.images import read_image_list, resolve_image_path
+from crest.data.extraction.run import build_benchmark, extract_benchmark
+from crest.data.extraction.settings import ExtractSettings
+from crest.data.extraction.writer import create_partial, to_storage
+from crest.data.schema.hdf5 import REQUIRED_KEYS, read_benchmark
 from crest.errors import ConfigError, DataError
 from helpers_images import NAME, PREFIX, ToyDataset, make_toy_dataset, write_res101_mat
 
@@ -136,7 +131,7 @@ def test_data_info_reads_the_output(toy224):
 def test_448_gives_a_14x14_grid_through_the_cli_parser(tiny, tmp_path):
     """The `extract` subparser in a stand-in `crest data` parser."""
     parser = argparse.ArgumentParser()
-    add_extract_parser(parser.add_subparsers(dest="data_command", required=True))
+    extract_cmd.register(parser.add_subparsers(dest="data_command", required=True))
     out = tmp_path / "tiny448.h5"
     args = parser.parse_args(
         [
@@ -242,7 +237,8 @@ def test_killed_run_resumes_to_identical_features(small, small224, tmp_path):
     partial = tmp_path / "killed.h5.partial"
     code = textwrap.dedent(
         f"""
-        from crest.data.extract import ExtractSettings, extract_benchmark
+        from crest.data.extraction.run import extract_benchmark
+        from crest.data.extraction.settings import ExtractSettings
         extract_benchmark({str(small.images_csv)!r}, {str(small.xlsa17)!r}, {str(out)!r},
             settings=ExtractSettings(size=224, batch_size=2, weights="none", workers=0),
             attributes={str(small.attributes)!r}, remap=[{small.remap!r}], progress=False)

@@ -15,14 +15,14 @@ from torch.utils.data import BatchSampler
 
 from conftest import SMALL_MODEL, TINY
 from crest.config import load_config
-from crest.data.feature_cache import (
+from crest.data.schema.feature_cache import (
     FeatureCache,
     FreeMemory,
     RowBatches,
     choose_cache_mode,
     feature_bytes,
 )
-from crest.data.synthetic import generate_default_world
+from crest.data.synthetic.generator import generate_default_world
 from crest.engine import train as train_module
 from crest.engine.samplers import EpochShuffle
 from crest.engine.train import train

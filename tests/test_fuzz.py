@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from crest.class_files import read_class_file
-from crest.data.h5 import read_benchmark
+from crest.data.schema.hdf5 import read_benchmark
 from crest.errors import DataError
 
 FUZZ = settings(

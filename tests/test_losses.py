@@ -9,7 +9,7 @@ import torch
 
 from crest.config import LossConfig, ModelConfig
 from crest.losses import CrestLoss, arise_loss, digs_loss, vicl_loss, vicl_positives
-from crest.models import build_model
+from crest.models import ArraySide, create_model
 
 
 def test_vicl_prefers_same_class_positive():
@@ -86,7 +86,7 @@ def _tiny_model(**overrides):
     g = torch.Generator().manual_seed(0)
     vectors = torch.randn(5, 12, generator=g).numpy()
     z = torch.rand(7, 5, generator=g).numpy()
-    return build_model(cfg, feature_dim=10, attribute_vectors=vectors, class_matrix=z)
+    return create_model(cfg, ArraySide(10, vectors, z))
 
 
 ROWS = {
@@ -114,7 +114,7 @@ def test_forward_backward_every_switch(row, encoder, fusion):
     x = torch.rand(6, 10, 3, 4)  # a non-square grid: R is read from the data
     y = torch.tensor([0, 1, 1, 2, 4, 3])
     out = model(x)
-    total, terms = loss_fn(out, y, epoch=4, model=model)
+    total, terms = loss_fn(out, y, epoch=4)
     total.backward()
     assert torch.isfinite(total)
     grads = [p.grad for p in model.parameters() if p.grad is not None]

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from crest.config import ModelConfig
-from crest.models import CrestModel, build_model
+from crest.models import ArraySide, CrestModel, create_model
 from crest.models.geometry import GeometryBias, relative_geometry_embedding
 
 
@@ -15,7 +15,9 @@ def _model(**kw) -> CrestModel:
     torch.manual_seed(0)
     cfg = ModelConfig(d=16, d_ff=32, dropout=0.0, bank_size=5, bank_dim=4, **kw)
     rng = np.random.default_rng(0)
-    return build_model(cfg, 8, rng.normal(size=(6, 10)), np.abs(rng.normal(size=(9, 6))))
+    return create_model(
+        cfg, ArraySide(8, rng.normal(size=(6, 10)), np.abs(rng.normal(size=(9, 6))))
+    )
 
 
 def test_outputs_are_consistent():

@@ -15,10 +15,10 @@ import torch
 import crest
 from crest.class_files import read_class_file
 from crest.config import load_config
-from crest.data.dataset import FeatureDataset
-from crest.data.h5 import read_benchmark
-from crest.data.subset import remove_classes
-from crest.data.synthetic import WorldSpec, generate_default_world
+from crest.data.schema.dataset import FeatureDataset
+from crest.data.schema.hdf5 import read_benchmark
+from crest.data.schema.subset import remove_classes
+from crest.data.synthetic.generator import WorldSpec, generate_default_world
 from crest.engine.train import train
 from crest.errors import DataError
 

@@ -16,8 +16,8 @@ import yaml
 from conftest import SMALL_MODEL
 from crest.class_files import read_class_file
 from crest.config import load_config
-from crest.data.attribute_vectors import load_attribute_vectors, load_pickled_array
-from crest.data.h5 import read_benchmark
+from crest.data.schema.hdf5 import read_benchmark
+from crest.data.sources.attribute_vectors import load_attribute_vectors, load_pickled_array
 from crest.errors import ConfigError, CrestError, DataError
 from crest.evidential import edl_loss, kl_to_uniform
 from test_bad_input import _copy, _edit
@@ -448,7 +448,7 @@ def test_eval_on_a_file_of_another_feature_width_is_a_clear_error(tiny_world, tm
     from dataclasses import replace
 
     from conftest import TINY
-    from crest.data.synthetic import generate_default_world
+    from crest.data.synthetic.generator import generate_default_world
 
     run = tmp_path / "run"
     assert crest("train", *sets(tiny_world), "--out", str(run)).returncode == 0

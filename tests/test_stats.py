@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from crest.cli import main
-from crest.data import stats as st
+from crest.explain import attribute_report as rep
+from crest.explain import attribute_stats as st
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -134,7 +135,7 @@ def test_real_class_sides(shared_data, tmp_path, name, classes, attributes, firs
     stats = st.compute_stats(data)
     assert [lv.level for lv in stats.levels] == ["class"]
     assert 0.0 < stats.levels[0].imbalance.gini < 1.0
-    md, _ = _check_report(st.write_report(stats, tmp_path / "out"), stats)
+    md, _ = _check_report(rep.write_report(stats, tmp_path / "out"), stats)
     assert "image level" not in md
     best = stats.levels[0].pairs[0]
     assert f"`{best.name_a}` | `{best.name_b}`" in md
@@ -148,7 +149,7 @@ def test_synthetic_benchmark_has_an_image_level(tiny_world, tmp_path):
     image = stats.level("image")
     assert image is not None and image.units == shown.shape[0]
     np.testing.assert_allclose(image.frequency, shown.mean(axis=0))
-    md, data = _check_report(st.write_report(stats, tmp_path / "out"), stats)
+    md, data = _check_report(rep.write_report(stats, tmp_path / "out"), stats)
     assert "image level" in md
     assert data["levels"]["image"]["units"] == shown.shape[0]
 
@@ -175,5 +176,5 @@ def test_cli_stats(tiny_world, tmp_path, capsys):
 
 
 def test_default_out_dir_is_beside_the_input(tiny_world, tmp_path):
-    assert st.default_out_dir(tiny_world) == tiny_world.parent / f"{tiny_world.stem}_stats"
-    assert st.default_out_dir(tmp_path / "CUB") == tmp_path / "CUB_stats"
+    assert rep.default_out_dir(tiny_world) == tiny_world.parent / f"{tiny_world.stem}_stats"
+    assert rep.default_out_dir(tmp_path / "CUB") == tmp_path / "CUB_stats"

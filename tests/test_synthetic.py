@@ -10,11 +10,12 @@ import numpy as np
 import pytest
 
 from conftest import TINY
-from crest.data.attribute_vectors import load_attribute_vectors
-from crest.data.h5 import read_benchmark
-from crest.data.synthetic import WorldSpec, generate_default_world
-from crest.data.worlds import build_world
-from crest.data.xlsa17 import attribute_names_for, attribute_vectors_file, load_xlsa17
+from crest.data.schema.hdf5 import read_benchmark
+from crest.data.sources.attribute_names import attribute_names_for
+from crest.data.sources.attribute_vectors import load_attribute_vectors
+from crest.data.sources.xlsa17 import attribute_vectors_file, load_xlsa17
+from crest.data.synthetic.generator import WorldSpec, generate_default_world
+from crest.data.synthetic.worlds import build_world
 
 
 def _features(path):

@@ -16,7 +16,7 @@ import torch
 import yaml
 
 from conftest import SMALL_MODEL, TINY
-from crest.data.synthetic import generate_default_world
+from crest.data.synthetic.generator import generate_default_world
 from crest.engine.checkpoint import load_checkpoint
 
 CREST = str(Path(sys.executable).with_name("crest"))

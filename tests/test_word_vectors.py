@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 
 from crest.cli import main
-from crest.data import word_vectors as wv
-from crest.data.attribute_vectors import load_attribute_vectors
-from crest.data.h5 import read_benchmark
+from crest.data.schema.hdf5 import read_benchmark
+from crest.data.sources import attribute_names as an
+from crest.data.sources import word_vectors as wv
+from crest.data.sources.attribute_vectors import load_attribute_vectors
 from crest.errors import CrestError, DataError
 
 # Integer-valued 4-d vectors: sums are exact in float32.
@@ -100,48 +101,48 @@ def test_phrase_words(name, words):
 
 
 def test_names_plain_list(tmp_path):
-    assert wv.read_attribute_names(write_names(tmp_path / "n.txt")) == NAMES
+    assert an.read_attribute_names(write_names(tmp_path / "n.txt")) == NAMES
 
 
 def test_names_numbered_cub_and_awa2_formats(tmp_path):
     cub = tmp_path / "attributes.txt"
     cub.write_text("1 has_bill_shape::curved_(up_or_down)\n2 has_bill_shape::dagger\n")
-    assert wv.read_attribute_names(cub) == [
+    assert an.read_attribute_names(cub) == [
         "has_bill_shape::curved_(up_or_down)",
         "has_bill_shape::dagger",
     ]
     awa = tmp_path / "predicates_awa2.txt"
     awa.write_text("     1\tblack\n     2\twhite\n")
-    assert wv.read_attribute_names(awa) == ["black", "white"]
+    assert an.read_attribute_names(awa) == ["black", "white"]
 
 
 def test_names_that_start_with_numbers_are_not_renumbered(tmp_path):
     path = write_names(tmp_path / "n.txt", ["3 legs", "7 spots"])
-    assert wv.read_attribute_names(path) == ["3 legs", "7 spots"]
+    assert an.read_attribute_names(path) == ["3 legs", "7 spots"]
 
 
 def test_names_from_new_des_csv(tmp_path):
     path = tmp_path / "new_des.csv"
     path.write_text(",idx,des,new_des\n0,1,has_bill_shape::dagger,bill shape dagger \n")
-    assert wv.read_attribute_names(path) == ["bill shape dagger"]
+    assert an.read_attribute_names(path) == ["bill shape dagger"]
     bad = tmp_path / "other.csv"
     bad.write_text("a,b\n1,2\n")
     with pytest.raises(DataError, match="new_des"):
-        wv.read_attribute_names(bad)
+        an.read_attribute_names(bad)
 
 
 def test_names_from_real_files(shared_data):
     attrs = shared_data / "attributes"
-    assert len(wv.read_attribute_names(attrs / "CUB" / "attributes.txt")) == 312
-    sun = wv.read_attribute_names(attrs / "SUN" / "attributes.mat")
+    assert len(an.read_attribute_names(attrs / "CUB" / "attributes.txt")) == 312
+    sun = an.read_attribute_names(attrs / "SUN" / "attributes.mat")
     assert len(sun) == 102 and sun[0] == "sailing/ boating"
-    assert len(wv.read_attribute_names(attrs / "AWA2" / "predicates.txt")) == 85
-    assert len(wv.read_attribute_names(attrs / "AWA2" / "predicates_awa2.txt")) == 85
-    assert len(wv.read_attribute_names(attrs / "CUB" / "new_des.csv")) == 312
+    assert len(an.read_attribute_names(attrs / "AWA2" / "predicates.txt")) == 85
+    assert len(an.read_attribute_names(attrs / "AWA2" / "predicates_awa2.txt")) == 85
+    assert len(an.read_attribute_names(attrs / "CUB" / "new_des.csv")) == 312
 
 
 def test_names_from_benchmark(tiny_world):
-    assert wv.names_from_benchmark(tiny_world) == read_benchmark(tiny_world).attribute_names
+    assert an.names_from_benchmark(tiny_world) == read_benchmark(tiny_world).attribute_names
 
 
 # ---- word vectors --------------------------------------------------------------------------

@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from crest.data.attribute_vectors import load_attribute_vectors
-from crest.data.xlsa17 import attribute_names_for, attribute_vectors_file, load_xlsa17
+from crest.data.sources.attribute_names import attribute_names_for
+from crest.data.sources.attribute_vectors import load_attribute_vectors
+from crest.data.sources.xlsa17 import attribute_vectors_file, load_xlsa17
 
 # dataset: classes all/seen/unseen, attributes, trainval/test_seen/test_unseen, clean train/val
 EXPECTED = {

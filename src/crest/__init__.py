@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from crest.version import package_version
+
+__version__ = package_version()
 
 if TYPE_CHECKING:
     from crest.class_files import read_class_file

@@ -16,9 +16,9 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from crest.data.benchmark import Benchmark, validation_protocol
-from crest.data.dataset import FeatureDataset, feature_loader
-from crest.data.h5 import read_benchmark
+from crest.data.schema.benchmark import Benchmark, validation_protocol
+from crest.data.schema.dataset import FeatureDataset, feature_loader
+from crest.data.schema.hdf5 import read_benchmark
 from crest.features import to_regions
 from crest.metrics import czsl_accuracy, gzsl, seen_unseen_curve
 

@@ -1,7 +1,7 @@
 """Typed run configuration: dataclass defaults, one small YAML per dataset, ``--set a.b=v`` overrides.
 
 Every field carries its documentation in ``metadata["help"]`` (shown by ``crest train --help-config``).
-Defaults are the paper's / spec §3's; per-dataset YAML files hold only what differs.
+Defaults are the paper's (docs/method.md §7 lists them all); per-dataset YAML files hold only what differs.
 """
 
 from __future__ import annotations
@@ -111,7 +111,7 @@ class LossConfig:
     use_edl: bool = doc(True, "evidential loss (Table 2: w/o EDL)")
     edl_over: str = doc(
         "seen",
-        "classes of L_EDL's Dirichlets: the seen classes (spec) or every class in play (seen ∪ "
+        "classes of L_EDL's Dirichlets: the seen classes (the paper) or every class in play (seen ∪ "
         "unseen of the task), so that the KL term also removes evidence for unseen classes",
         ("seen", "all"),
     )
@@ -161,6 +161,13 @@ class TrainConfig:
     )
     max_steps_per_epoch: int = doc(0, "cap on steps per epoch for quick runs (0 = full epochs)")
     eval_every: int = doc(1, "evaluate every N epochs (the last epoch always)")
+    logger: str = doc(
+        "none",
+        "experiment tracking of every per-epoch metric and loss term: TensorBoard event files in "
+        "RUN/tensorboard (pip install crest-zsl[tensorboard]) or Weights & Biases (crest-zsl[wandb]; "
+        "offline into RUN/wandb when the service cannot be reached)",
+        ("none", "tensorboard", "wandb"),
+    )
 
 
 @dataclass

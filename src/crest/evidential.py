@@ -1,4 +1,4 @@
-"""Evidential deep learning pieces of CREST (spec §1 "Evidence", §2 "EDL"), reusable beyond ZSL.
+"""Evidential deep learning pieces of CREST (docs/method.md §2.5 and §3.4), reusable beyond ZSL.
 
 Everything works on Dirichlet parameters ``alpha`` of shape (..., K), alpha = evidence + 1.
 Subjective-logic view: belief b = e/S, uncertainty u = K/S, with S = Σ alpha and Σ b + u = 1.
@@ -49,7 +49,7 @@ def opinion(alpha: torch.Tensor) -> Dirichlet:
 
 
 def evidence_from_logits(logits: torch.Tensor) -> torch.Tensor:
-    """Non-negative evidence from class logits (spec: softplus)."""
+    """Non-negative evidence from class logits: softplus (docs/method.md §2.5)."""
     return F.softplus(_wide(logits))
 
 
@@ -116,3 +116,12 @@ def conflict_degree(alpha_1: torch.Tensor, alpha_2: torch.Tensor) -> torch.Tenso
     c_p = 0.5 * (o1.probability - o2.probability).abs().sum(dim=-1)
     c_c = (1.0 - o1.uncertainty.squeeze(-1)) * (1.0 - o2.uncertainty.squeeze(-1))
     return c_p * c_c
+
+
+#: Dirichlet fusion rules of ``model.fusion``
+FUSION_RULES = {"average": fuse_average, "dempster": fuse_dempster}
+
+
+def fuse(rule: str, alpha_1: torch.Tensor, alpha_2: torch.Tensor) -> torch.Tensor:
+    """Fuse two opinions with the named rule (``average`` or ``dempster``)."""
+    return FUSION_RULES[rule](alpha_1, alpha_2)

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import statistics
 from collections.abc import Callable
@@ -12,9 +11,11 @@ from pathlib import Path
 from typing import Any
 
 from crest.config import ABLATIONS, Config, apply_overrides, config_from_dict
+from crest.metrics import Key
+from crest.run_folder import RunFolder
 
 log = logging.getLogger(__name__)
-METRIC_KEYS = ("czsl_acc", "gzsl_u", "gzsl_s", "gzsl_h")
+METRIC_KEYS = (Key.CZSL, Key.U, Key.S, Key.H)
 
 
 @dataclass
@@ -29,13 +30,13 @@ def run_once(
     cfg: Config, folder: Path, trainer: Callable[[Config, Path], dict[str, Any]] | None = None
 ) -> dict[str, Any]:
     """Train ``cfg`` into ``folder`` unless it already finished there; resume a cut-off run."""
-    done = folder / "metrics.json"
-    if done.exists():
-        return dict(json.loads(done.read_text()))
+    run = RunFolder(folder)
+    if run.is_finished():
+        return run.read_metrics()
     if trainer is None:
         from crest.engine.train import train
 
-        resume = (folder / "checkpoints" / "last.pt").exists()
+        resume = run.last_checkpoint.exists()
         return train(cfg, folder, resume=resume)
     return trainer(cfg, folder)
 

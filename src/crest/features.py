@@ -11,7 +11,7 @@ CPU_PROJECTION_CHUNK = 16
 
 
 def to_regions(feature_map: torch.Tensor) -> torch.Tensor:
-    """Flatten the grid to R = h·w regions and L2-normalise each region over channels (spec §0)."""
+    """Flatten the grid to R = h·w regions and L2-normalise each region over channels (docs/method.md §1)."""
     b, d, h, w = feature_map.shape
     regions = feature_map.reshape(b, d, h * w).transpose(1, 2)
     return F.normalize(regions, dim=-1)

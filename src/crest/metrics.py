@@ -15,6 +15,51 @@ import torch
 ArrayLike = np.ndarray | torch.Tensor
 
 
+class Key:
+    """The names of the metrics in metrics.json, metrics.jsonl and every report: this class is
+    their one owner, so a metric is renamed in one place (docs/method.md §5)."""
+
+    CZSL = "czsl_acc"
+    U = "gzsl_u"
+    S = "gzsl_s"
+    H = "gzsl_h"
+    GAMMA = "gamma"
+    BEST_GAMMA = "best_gamma"
+    BEST_H = "best_gamma_h"
+    AUSUC = "ausuc"
+    U_SEEN = "uncertainty_seen"
+    U_UNSEEN = "uncertainty_unseen"
+    AUROC_ERROR = "auroc_error"
+    AUROC_UNSEEN = "auroc_unseen"
+    AUROC_ERROR_CONFIDENCE = "auroc_error_confidence"
+    AUROC_UNSEEN_SEEN_ONLY_U = "auroc_unseen_seen_only_u"
+    ECE = "ece"
+    ECE_DIRICHLET = "ece_dirichlet"
+    AURC = "aurc"
+    COVERAGE_AUC = "coverage_auc"
+    CONFIDENCE = "confidence"
+    SELECTION_DETAIL = "selection_detail"
+
+
+@dataclass(frozen=True)
+class ZslScores:
+    """The four numbers of a ZSL table (fractions in [0, 1]): CZSL accuracy on unseen classes,
+    and GZSL accuracy on unseen (U) and seen (S) test images with their harmonic mean H."""
+
+    czsl: float
+    unseen: float
+    seen: float
+    harmonic: float
+
+    def as_dict(self) -> dict[str, float]:
+        return {Key.CZSL: self.czsl, Key.U: self.unseen, Key.S: self.seen, Key.H: self.harmonic}
+
+    @classmethod
+    def of(cls, record: dict[str, float]) -> ZslScores:
+        """The scores of a metrics record (metrics.json, a history entry, a branch's entry)."""
+        return cls(record[Key.CZSL], record[Key.U], record[Key.S], record[Key.H])
+
+
 def _np(x: ArrayLike) -> np.ndarray:
     return x.detach().float().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
 

@@ -19,10 +19,11 @@ import torch
 
 from crest.class_files import ClassTable
 from crest.config import Config
-from crest.data.benchmark import Benchmark
-from crest.engine.checkpoint import restore, selected_gamma
+from crest.data.schema.benchmark import Benchmark
+from crest.engine.checkpoint import load_model, selected_gamma
+from crest.engine.runner import in_memory, run_model
 from crest.errors import DataError
-from crest.models import CrestModel
+from crest.models import CrestModel, CrestOutput
 
 
 @dataclass
@@ -165,27 +166,25 @@ class CrestPredictor:
         gamma = self.gamma if gamma is None else gamma
         zt = torch.as_tensor(z, dtype=torch.float32, device=self.device)
         bonus = torch.as_tensor(unseen, device=self.device).float() * gamma
-        scores, unc, contrib_idx, contrib_val = [], [], [], []
-        for start in range(0, len(x), batch_size):
-            out = self.model(x[start : start + batch_size].to(self.device), class_matrix=zt)
+        k_attr = min(top_attributes, zt.shape[1])
+
+        def pick(out: CrestOutput, _: torch.Tensor | None) -> dict[str, torch.Tensor]:
             s = out.logits.float() + bonus
-            scores.append(s.cpu())
-            unc.append(out.uncertainty.float().cpu())
             best = s.argmax(dim=1)
             contribution = out.embedding.float() * zt[best]  # f_a · z_{top, a}
-            k = min(top_attributes, contribution.shape[1])
-            val, idx = contribution.topk(k, dim=1)
-            contrib_idx.append(idx.cpu())
-            contrib_val.append(val.cpu())
-        s_all = torch.cat(scores).numpy()
+            val, idx = contribution.topk(k_attr, dim=1)
+            return {"scores": s, "uncertainty": out.uncertainty.float(), "idx": idx, "val": val}
+
+        got = run_model(self.model, in_memory(x, batch_size, self.device), pick, class_matrix=zt)
+        s_all = got["scores"]
         k = min(top_k, s_all.shape[1])
         top = np.argsort(-s_all, axis=1, kind="stable")[:, :k]
-        idx_all, val_all = torch.cat(contrib_idx).numpy(), torch.cat(contrib_val).numpy()
+        idx_all, val_all = got["idx"], got["val"]
         attrs = [
             [(self.attribute_names[a], float(v)) for a, v in zip(ia, va, strict=True)]
             for ia, va in zip(idx_all, val_all, strict=True)
         ]
-        return Prediction(names, unseen, s_all, top, torch.cat(unc).numpy(), attrs, gamma)
+        return Prediction(names, unseen, s_all, top, got["uncertainty"], attrs, gamma)
 
     @torch.no_grad()
     def explain(
@@ -220,7 +219,7 @@ class CrestPredictor:
         """Feature maps of image files, extracted with the backbone settings recorded at training time."""
         from PIL import Image
 
-        from crest.data.extract import build_backbone, image_transform
+        from crest.data.backbone import build_backbone, image_transform
 
         meta = self.bench.meta
         if meta.get("source") != "extract" or "image_size" not in meta:
@@ -252,7 +251,7 @@ def load(
     checkpoint: str | Path, data: str | Path | None = None, device: str = "auto"
 ) -> CrestPredictor:
     """A predictor from a checkpoint; its benchmark file gives class and attribute names (``data`` overrides)."""
-    r = restore(checkpoint, data=data, device=device)
+    r = load_model(checkpoint, data=data, device=device)
     return CrestPredictor(
         r.model,
         r.cfg,

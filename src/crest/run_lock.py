@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 from crest.errors import CrestError
+from crest.run_folder import RunFolder
 
 log = logging.getLogger(__name__)
 LOCK_NAME = ".crest.lock"
@@ -129,7 +130,7 @@ def remove_stale_temporaries(root: Path) -> int:
     """Remove ``.NAME.*.tmp`` files (crest.atomic's temporaries) of the run folder and its
     checkpoints; only the lock's owner may call this, as no other trainer can be running."""
     count = 0
-    for tmp in [*root.glob(".*.tmp"), *(root / "checkpoints").glob(".*.tmp")]:
+    for tmp in RunFolder(root).temporaries():
         if tmp.is_file():
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()

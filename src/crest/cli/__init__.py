@@ -9,26 +9,29 @@ import os
 import sys
 from collections.abc import Sequence
 
-from crest import __version__
 from crest.errors import CrestError
 from crest.run_lock import check_free
+from crest.version import package_version
 
 #: command modules, imported when the parser is built (they pull in torch)
 COMMANDS = (
     "data_cmds",
-    "train_cmds",
+    "train_cmd",
+    "eval_cmd",
     "explain_cmd",
     "predict_cmd",
-    "group_cmds",
+    "ablate_cmd",
+    "sweep_cmd",
     "baseline_cmd",
     "bench_cmd",
     "demo_cmd",
+    "export_cmd",
 )
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="crest", description="CREST zero-shot learning")
-    parser.add_argument("--version", action="version", version=f"crest {__version__}")
+    parser.add_argument("--version", action="version", version=f"crest {package_version()}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True)
     for name in COMMANDS:

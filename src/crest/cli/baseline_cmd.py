@@ -10,7 +10,7 @@ from typing import Any
 from crest.atomic import write_text_atomic
 from crest.baseline import BaselineResult, run_baseline
 from crest.cli.output import table
-from crest.data.worlds import default_world
+from crest.data.synthetic.worlds import default_world
 
 
 def register(sub: Any) -> None:

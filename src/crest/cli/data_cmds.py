@@ -7,13 +7,11 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-from crest.cli.embed_cmd import add_embed_parser
-from crest.cli.extract_cmd import add_extract_parser
-from crest.cli.output import human_bytes, print_json
-from crest.cli.stats_cmd import add_stats_parser
-from crest.data.h5 import read_benchmark
-from crest.data.synthetic import WorldSpec
-from crest.data.worlds import build_world
+from crest.cli import embed_cmd, extract_cmd, stats_cmd
+from crest.cli.output import print_json, print_summary
+from crest.data.schema.hdf5 import read_benchmark
+from crest.data.synthetic.generator import WorldSpec
+from crest.data.synthetic.worlds import build_world
 
 
 def register(sub: Any) -> None:
@@ -41,7 +39,7 @@ def register(sub: Any) -> None:
         "--attributes", type=Path, help="attributes root folder (default: $CREST_DATA/attributes)"
     )
     synth.add_argument(
-        "--out", type=Path, help="output file (default: a cache file named by the spec)"
+        "--out", type=Path, help="output file (default: a cache file named by the world's settings)"
     )
     synth.add_argument(
         "--overwrite", action="store_true", help="regenerate even if the output exists"
@@ -54,33 +52,8 @@ def register(sub: Any) -> None:
         synth.add_argument(flag, type=kind, default=default, help=f"(default: {default})")
     synth.set_defaults(func=cmd_synth)
 
-    add_extract_parser(data)
-    add_embed_parser(data)
-    add_stats_parser(data)
-
-
-def print_summary(summary: dict[str, Any]) -> None:
-    cls = summary["classes"]
-    print(f"file        {summary['file']}")
-    if "file_size_bytes" in summary:
-        print(f"size        {human_bytes(summary['file_size_bytes'])}")
-    print(f"classes     {cls['all']} (seen {cls['seen']}, unseen {cls['unseen']})")
-    print(f"attributes  {summary['attributes']} (word vectors {summary['word_vector_dim']}-d)")
-    print(f"images      {summary['images']}")
-    print("splits      " + ", ".join(f"{k} {v}" for k, v in summary["splits"].items()))
-    if "features" in summary:
-        feat = summary["features"]
-        print(
-            f"features    {feat['channels']} channels on a {feat['grid']} grid ({feat['regions']} regions), {feat['dtype']}"
-        )
-    print(f"ground truth attribute masks: {'yes' if summary['ground_truth_masks'] else 'no'}")
-    meta = summary.get("meta", {})
-    if "source" in meta:
-        real = meta.get("features_real", True)
-        print(
-            f"source      {meta['source']}"
-            + ("" if real else " (features are not real image features)")
-        )
+    for command in (extract_cmd, embed_cmd, stats_cmd):  # `crest data <command>`
+        command.register(data)
 
 
 def cmd_info(args: argparse.Namespace) -> int:

@@ -7,13 +7,12 @@ from pathlib import Path
 from typing import Any
 
 from crest.baseline import run_baseline
-from crest.cli.data_cmds import print_summary
-from crest.cli.output import add_overrides, table
-from crest.cli.train_cmds import pct
+from crest.cli.output import add_overrides, pct, print_summary, table
 from crest.config import load_config
-from crest.data.h5 import read_benchmark
-from crest.data.worlds import default_world
+from crest.data.schema.hdf5 import read_benchmark
+from crest.data.synthetic.worlds import default_world
 from crest.engine.train import train
+from crest.metrics import Key
 
 
 def register(sub: Any) -> None:
@@ -39,21 +38,21 @@ def cmd_demo(args: argparse.Namespace) -> int:
     rows = [
         [
             "CREST",
-            pct(m["czsl_acc"]),
-            pct(m["gzsl_u"]),
-            pct(m["gzsl_s"]),
-            pct(m["gzsl_h"]),
-            f"{m['gamma']:.3f}",
-            m["selection_detail"],
+            pct(m[Key.CZSL]),
+            pct(m[Key.U]),
+            pct(m[Key.S]),
+            pct(m[Key.H]),
+            f"{m[Key.GAMMA]:.3f}",
+            m[Key.SELECTION_DETAIL],
         ],
         *[
             [
                 f"  {name.upper()} alone (same model)",
-                pct(b["czsl_acc"]),
-                pct(b["gzsl_u"]),
-                pct(b["gzsl_s"]),
-                pct(b["gzsl_h"]),
-                f"{m['gamma']:.3f}",
+                pct(b[Key.CZSL]),
+                pct(b[Key.U]),
+                pct(b[Key.S]),
+                pct(b[Key.H]),
+                f"{m[Key.GAMMA]:.3f}",
                 f"{name.upper()}'s own scores at the same epoch and γ",
             ]
             for name, b in m.get("branches", {}).items()

@@ -8,13 +8,12 @@ from pathlib import Path
 from typing import Any
 
 from crest.atomic import write_text_atomic
-from crest.data.word_vectors import (
+from crest.data.sources.attribute_names import names_from_benchmark, read_attribute_names
+from crest.data.sources.word_vectors import (
     AttributeEmbedding,
     convert_vectors,
     embed_with_sentence_model,
     embed_with_word_vectors,
-    names_from_benchmark,
-    read_attribute_names,
     save_vectors,
 )
 from crest.errors import DataError
@@ -23,7 +22,7 @@ _SHOWN_OOV = 10
 _SHOWN_ZERO = 5
 
 
-def add_embed_parser(data_sub: Any) -> None:
+def register(data_sub: Any) -> None:
     """Add ``embed-attributes`` to the ``crest data`` sub-commands."""
     p = data_sub.add_parser(
         "embed-attributes",

@@ -7,6 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from crest.explain.run import explain_run
+from crest.metrics import Key
+from crest.run_folder import RunFolder
 
 
 def register(sub: Any) -> None:
@@ -35,9 +37,10 @@ def cmd_explain(args: argparse.Namespace) -> int:
         rows=args.rows,
         seed=args.seed,
     )
-    print(f"figures in {args.run / 'figures'}, report {args.run / 'report.md'}")
+    run = RunFolder(args.run)
+    print(f"figures in {run.figures}, report {run.report_file}")
     print(
-        f"ECE {100 * n['ece']:.1f}%  AUROC(unseen vs seen) {n['auroc_unseen']:.3f}  AUSUC {100 * n['ausuc']:.1f}"
+        f"ECE {100 * n[Key.ECE]:.1f}%  AUROC(unseen vs seen) {n[Key.AUROC_UNSEEN]:.3f}  AUSUC {100 * n[Key.AUSUC]:.1f}"
     )
     if "localization" in n:
         loc = n["localization"]

@@ -7,7 +7,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from crest.data.extract import DTYPES, RESIZE_MODES, ExtractSettings
+from crest.cli.output import print_summary
+from crest.data.extraction.settings import DTYPES, RESIZE_MODES, ExtractSettings
 
 EPILOG = """\
 example (CUB, xlsa17 paths remapped to a local copy of the images):
@@ -19,7 +20,7 @@ missing row. OUT appears only when every row is written.
 """
 
 
-def add_extract_parser(data_sub: Any) -> None:
+def register(data_sub: Any) -> None:
     """Add ``extract`` to the sub-parsers of ``crest data``."""
     d = ExtractSettings()
     p = data_sub.add_parser(
@@ -102,9 +103,8 @@ def add_extract_parser(data_sub: Any) -> None:
 
 
 def cmd_extract(args: argparse.Namespace) -> int:
-    from crest.cli.data_cmds import print_summary  # here: data_cmds imports this module
-    from crest.data.extract import extract_benchmark
-    from crest.data.h5 import read_benchmark
+    from crest.data.extraction.run import extract_benchmark
+    from crest.data.schema.hdf5 import read_benchmark
 
     settings = ExtractSettings(
         size=args.size,

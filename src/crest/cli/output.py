@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from crest.metrics import Key
+
 
 def print_json(obj: Any) -> None:
     print(json.dumps(obj, indent=2, default=str))
@@ -36,3 +38,51 @@ def add_overrides(
     parser.add_argument(
         "--set", dest="overrides", action="append", default=[], metavar="A.B=V", help=help
     )
+
+
+def print_summary(summary: dict[str, Any]) -> None:
+    cls = summary["classes"]
+    print(f"file        {summary['file']}")
+    if "file_size_bytes" in summary:
+        print(f"size        {human_bytes(summary['file_size_bytes'])}")
+    print(f"classes     {cls['all']} (seen {cls['seen']}, unseen {cls['unseen']})")
+    print(f"attributes  {summary['attributes']} (word vectors {summary['word_vector_dim']}-d)")
+    print(f"images      {summary['images']}")
+    print("splits      " + ", ".join(f"{k} {v}" for k, v in summary["splits"].items()))
+    if "features" in summary:
+        feat = summary["features"]
+        print(
+            f"features    {feat['channels']} channels on a {feat['grid']} grid ({feat['regions']} regions), {feat['dtype']}"
+        )
+    print(f"ground truth attribute masks: {'yes' if summary['ground_truth_masks'] else 'no'}")
+    meta = summary.get("meta", {})
+    if "source" in meta:
+        real = meta.get("features_real", True)
+        print(
+            f"source      {meta['source']}"
+            + ("" if real else " (features are not real image features)")
+        )
+
+
+def pct(v: float) -> str:
+    return f"{100 * v:.1f}"
+
+
+def print_metrics(metrics: dict[str, Any]) -> None:
+    print(
+        table(
+            [
+                [
+                    pct(metrics[Key.CZSL]),
+                    pct(metrics[Key.U]),
+                    pct(metrics[Key.S]),
+                    pct(metrics[Key.H]),
+                    f"{metrics[Key.GAMMA]:.3f}",
+                    metrics["selection"],
+                    str(metrics["epoch"]),
+                ]
+            ],
+            ["CZSL", "U", "S", "H", "γ", "selection", "epoch"],
+        )
+    )
+    print(f"selection: {metrics.get(Key.SELECTION_DETAIL, metrics['selection'])}")

@@ -13,7 +13,7 @@ import numpy as np
 
 from crest.atomic import write_text_atomic
 from crest.class_files import read_class_file
-from crest.data.dataset import FeatureDataset
+from crest.data.schema.dataset import FeatureDataset
 from crest.errors import DataError
 from crest.predict import Prediction, load
 
@@ -66,7 +66,7 @@ def _inputs(args: argparse.Namespace, predictor: Any) -> tuple[np.ndarray, list[
         x = predictor.features_from_images(args.images, weights=args.weights)
         ids = [str(p) for p in args.images]
     else:
-        from crest.data.h5 import read_benchmark
+        from crest.data.schema.hdf5 import read_benchmark
 
         bench = read_benchmark(args.benchmark)
         if args.rows:

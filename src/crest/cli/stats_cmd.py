@@ -6,21 +6,20 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from crest.data.stats import (
+from crest.errors import DataError
+from crest.explain.attribute_report import default_out_dir, write_report
+from crest.explain.attribute_stats import (
     AttributeData,
     AttributeStats,
     compute_stats,
-    default_out_dir,
     load_benchmark_attributes,
     load_xlsa17_attributes,
-    write_report,
 )
-from crest.errors import DataError
 
 _PRINTED_PAIRS = 5
 
 
-def add_stats_parser(data_sub: Any) -> None:
+def register(data_sub: Any) -> None:
     """Add ``stats`` to the ``crest data`` sub-commands."""
     p = data_sub.add_parser(
         "stats",

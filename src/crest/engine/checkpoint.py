@@ -10,11 +10,12 @@ import torch
 
 from crest.atomic import atomic_path, write_failure
 from crest.config import Config, config_from_dict
-from crest.data.benchmark import Benchmark
-from crest.data.h5 import read_benchmark
-from crest.engine.device import choose_device
+from crest.data.schema.benchmark import Benchmark
+from crest.data.schema.hdf5 import read_benchmark
+from crest.device import choose_device
+from crest.engine.export import is_export, load_export
 from crest.errors import DataError
-from crest.models import CrestModel, build_model
+from crest.models import CrestModel, create_model
 
 
 def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
@@ -28,7 +29,10 @@ def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """A checkpoint file (``weights_only``), or a folder written by ``crest export``."""
     path = Path(path)
+    if is_export(path):
+        return load_export(path, map_location)
     if not path.exists():
         raise DataError(path, None, "checkpoint not found")
     try:
@@ -53,11 +57,12 @@ class Restored:
     device: torch.device
 
 
-def restore(
+def load_model(
     checkpoint: str | Path, data: str | Path | None = None, device: str | None = None
 ) -> Restored:
-    """Load ``checkpoint`` (weights only), rebuild its config and model on ``device`` (default: the
-    run's), in eval mode. ``data`` replaces the benchmark file the run trained on."""
+    """The one loader: ``checkpoint`` (a ``.pt`` file read with ``weights_only``, or a folder
+    written by ``crest export``), its config and model rebuilt on ``device`` (default: the run's),
+    in eval mode. ``data`` replaces the benchmark file the run trained on."""
     state = load_checkpoint(checkpoint)
     cfg = config_from_dict(state["config"])
     data_path = Path(data) if data is not None else Path(state["data"])
@@ -65,9 +70,7 @@ def restore(
     assert bench.feature_shape is not None
     dev = choose_device(device or cfg.train.device)
     check_compatible(state, bench, data_path, Path(checkpoint))
-    model = build_model(cfg.model, bench.feature_shape[0], bench.w2v_att, bench.class_matrix()).to(
-        dev
-    )
+    model = create_model(cfg, bench).to(dev)
     try:
         model.load_state_dict(state["model"])
     except RuntimeError as exc:

@@ -1,4 +1,4 @@
-"""Evaluation (spec §4): scores over all classes, CZSL, GZSL U/S/H at γ, the γ curve, uncertainty."""
+"""Evaluation (docs/method.md §5): scores over all classes, CZSL, GZSL U/S/H at γ, the γ curve, uncertainty."""
 
 from __future__ import annotations
 
@@ -17,11 +17,11 @@ from crest.calibration import (
     reliability,
     risk_coverage_area,
 )
-from crest.data.feature_cache import FeatureCache, RowBatches, in_order
-from crest.engine.checkpoint import restore, selected_gamma
-from crest.engine.device import autocast
-from crest.metrics import czsl_accuracy, gzsl, seen_unseen_curve
-from crest.models.crest import CrestModel
+from crest.data.schema.feature_cache import FeatureCache
+from crest.engine.checkpoint import load_model, selected_gamma
+from crest.engine.runner import file_rows, run_model
+from crest.metrics import Key, czsl_accuracy, gzsl, seen_unseen_curve
+from crest.models.crest import CrestModel, CrestOutput
 
 
 @dataclass
@@ -120,49 +120,40 @@ def _collect(
     num_workers: int,
     cache: FeatureCache | None,
 ) -> Outputs:
-    was_training = model.training
-    model.eval()
-    reader = RowBatches(
-        path, rows, labels, in_order(len(rows), batch_size), device, cache, num_workers
-    )
-    # outputs stay on the device until the end: no transfer (and no wait) per batch
-    logits, unc, ys, alphas = [], [], [], []
-    branch_logits: dict[str, list[torch.Tensor]] = {}
-    branch_unc: dict[str, list[torch.Tensor]] = {}
-    for x, y in reader:
-        with autocast(device, precision):
-            out = model(x)
-        logits.append(out.logits.float())
-        # uncertainty over the classes in play only (e.g. train ∪ validation classes in the val protocol)
-        unc.append(_uncertainty(out.alpha, classes))
-        ys.append(y)
-        alphas.append(out.alpha.float())
-        if out.alpha_vgt is not None and out.alpha_agt is not None:
+    both = model.vgt is not None and model.agt is not None
+
+    def pick(out: CrestOutput, y: torch.Tensor | None) -> dict[str, torch.Tensor]:
+        assert y is not None
+        kept = {
+            "logits": out.logits.float(),
+            # uncertainty over the classes in play only (train ∪ validation classes under val)
+            "uncertainty": _uncertainty(out.alpha, classes),
+            "labels": y,
+            "alpha": out.alpha.float(),
+        }
+        if both:
             for name, (logit_field, alpha_field) in BRANCHES.items():
-                branch_logits.setdefault(name, []).append(getattr(out, logit_field).float())
-                branch_unc.setdefault(name, []).append(
-                    _uncertainty(getattr(out, alpha_field), classes)
-                )
-    model.train(was_training)
+                kept[f"logits_{name}"] = getattr(out, logit_field).float()
+                kept[f"uncertainty_{name}"] = _uncertainty(getattr(out, alpha_field), classes)
+        return kept
+
+    reader = file_rows(path, rows, labels, device, batch_size, cache, num_workers)
+    got = run_model(model, reader, pick, precision, progress="evaluating")
     width = model.class_matrix.shape[0]
-    if model.vgt is not None and model.agt is not None and not branch_logits:
+
+    def field(name: str, shape: tuple[int, ...]) -> np.ndarray:
         # no rows on this rank: empty arrays, so that every rank gathers the same keys
-        branch_logits = {name: [torch.zeros(0, width)] for name in BRANCHES}
-        branch_unc = {name: [torch.zeros(0)] for name in BRANCHES}
+        return got[name] if name in got else np.zeros(shape)
+
     return Outputs(
-        logits=_host(logits, (0, width)),
-        labels=_host(ys, (0,)).astype(np.int64),
-        uncertainty=_host(unc, (0,)),
+        logits=field("logits", (0, width)),
+        labels=field("labels", (0,)).astype(np.int64),
+        uncertainty=field("uncertainty", (0,)),
         rows=np.asarray(rows),
-        alpha=_host(alphas, (0, width)),
-        branch_logits={k: _host(v, (0, width)) for k, v in branch_logits.items()},
-        branch_uncertainty={k: _host(v, (0,)) for k, v in branch_unc.items()},
+        alpha=field("alpha", (0, width)),
+        branch_logits={n: field(f"logits_{n}", (0, width)) for n in BRANCHES} if both else {},
+        branch_uncertainty={n: field(f"uncertainty_{n}", (0,)) for n in BRANCHES} if both else {},
     )
-
-
-def _host(parts: list[torch.Tensor], empty: tuple[int, ...]) -> np.ndarray:
-    """The batches' outputs joined on the device, then brought to the host in one copy."""
-    return torch.cat(parts).cpu().numpy() if parts else np.zeros(empty)
 
 
 def _uncertainty(alpha: torch.Tensor, classes: np.ndarray | None) -> torch.Tensor:
@@ -222,15 +213,15 @@ def uncertainty_metrics(
     seen_alpha = np.concatenate([seen_out.alpha, unseen_out.alpha])[:, seen]
     u_seen_only = len(seen) / seen_alpha.sum(axis=1)
     scalars = {
-        "ece": expected_calibration_error(conf, correct),
-        "ece_dirichlet": expected_calibration_error(dirichlet_conf, dirichlet_correct),
-        "confidence": float(conf.mean()) if len(conf) else float("nan"),
-        "auroc_error": auroc(u, ~correct),
-        "auroc_unseen": auroc(u, is_unseen),
-        "auroc_error_confidence": auroc(-conf, ~correct),
-        "auroc_unseen_seen_only_u": auroc(u_seen_only, is_unseen),
-        "aurc": risk_coverage_area(u, correct),
-        "coverage_auc": curve.area,
+        Key.ECE: expected_calibration_error(conf, correct),
+        Key.ECE_DIRICHLET: expected_calibration_error(dirichlet_conf, dirichlet_correct),
+        Key.CONFIDENCE: float(conf.mean()) if len(conf) else float("nan"),
+        Key.AUROC_ERROR: auroc(u, ~correct),
+        Key.AUROC_UNSEEN: auroc(u, is_unseen),
+        Key.AUROC_ERROR_CONFIDENCE: auroc(-conf, ~correct),
+        Key.AUROC_UNSEEN_SEEN_ONLY_U: auroc(u_seen_only, is_unseen),
+        Key.AURC: risk_coverage_area(u, correct),
+        Key.COVERAGE_AUC: curve.area,
     }
     curves = {
         "coverage": curve.coverage.tolist(),
@@ -260,12 +251,12 @@ def branch_metrics(
         curve = seen_unseen_curve(ls, ys, lu, yu, seen, unseen)
         u = np.concatenate([seen_out.branch_uncertainty[name], unseen_out.branch_uncertainty[name]])
         result[name] = {
-            "czsl_acc": czsl_accuracy(lu, yu, unseen),
-            "gzsl_u": g.unseen,
-            "gzsl_s": g.seen,
-            "gzsl_h": g.harmonic,
-            "best_gamma": curve.best_gamma,
-            "best_gamma_h": curve.best_harmonic,
+            Key.CZSL: czsl_accuracy(lu, yu, unseen),
+            Key.U: g.unseen,
+            Key.S: g.seen,
+            Key.H: g.harmonic,
+            Key.BEST_GAMMA: curve.best_gamma,
+            Key.BEST_H: curve.best_harmonic,
             "uncertainty": _mean(u),
         }
     return result
@@ -301,7 +292,7 @@ def mu_curve(
             seen,
             unseen,
         )
-        curve.append({"mu": mu, "best_gamma": c.best_gamma, "best_gamma_h": c.best_harmonic})
+        curve.append({"mu": mu, Key.BEST_GAMMA: c.best_gamma, Key.BEST_H: c.best_harmonic})
     return curve
 
 
@@ -323,16 +314,16 @@ def zsl_metrics(
         scalars
         | {"curves": curves}
         | {
-            "czsl_acc": czsl_accuracy(unseen_out.logits, unseen_out.labels, unseen),
-            "gzsl_u": g.unseen,
-            "gzsl_s": g.seen,
-            "gzsl_h": g.harmonic,
-            "gamma": float(gamma),
-            "ausuc": curve.ausuc,
-            "best_gamma": curve.best_gamma,
-            "best_gamma_h": curve.best_harmonic,
-            "uncertainty_seen": _mean(seen_out.uncertainty),
-            "uncertainty_unseen": _mean(unseen_out.uncertainty),
+            Key.CZSL: czsl_accuracy(unseen_out.logits, unseen_out.labels, unseen),
+            Key.U: g.unseen,
+            Key.S: g.seen,
+            Key.H: g.harmonic,
+            Key.GAMMA: float(gamma),
+            Key.AUSUC: curve.ausuc,
+            Key.BEST_GAMMA: curve.best_gamma,
+            Key.BEST_H: curve.best_harmonic,
+            Key.U_SEEN: _mean(seen_out.uncertainty),
+            Key.U_UNSEEN: _mean(unseen_out.uncertainty),
             "branches": branch_metrics(seen_out, unseen_out, seen, unseen, gamma),
         }
     )
@@ -345,7 +336,7 @@ def evaluate_checkpoint(
     device: str = "auto",
 ) -> dict[str, Any]:
     """Test metrics of a saved model: CZSL, GZSL at γ (given, else the run's), AUSUC, uncertainty."""
-    r = restore(checkpoint, data=data, device=device)
+    r = load_model(checkpoint, data=data, device=device)
     state, cfg, bench, model, dev, path = r.state, r.cfg, r.bench, r.model, r.device, r.data_path
     if gamma is None:
         gamma, how = selected_gamma(state, cfg), "the run's γ"

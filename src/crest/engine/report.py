@@ -7,6 +7,9 @@ from pathlib import Path
 from typing import Any
 
 from crest.atomic import write_text_atomic
+from crest.markdown import md_table
+from crest.metrics import Key
+from crest.run_folder import RunFolder
 
 
 def _pct(v: Any) -> str:
@@ -65,22 +68,25 @@ def config_summary(cfg: dict[str, Any]) -> str:
 
 
 def epoch_table(history: list[dict[str, Any]]) -> str:
+    header = ["phase", "epoch", "loss", "split", "CZSL", "U", "S", "H", "γ", "AUSUC", "u seen"]
+    header += ["u unseen", "VGT CZSL / H / u", "AGT CZSL / H / u"]
     rows = [
-        "| phase | epoch | loss | split | CZSL | U | S | H | γ | AUSUC | u seen | u unseen "
-        "| VGT CZSL / H / u | AGT CZSL / H / u |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        [
+            e["phase"],
+            e["epoch"],
+            f"{e['loss'].get('total', float('nan')):.3f}",
+            e["eval_split"],
+            *(_pct(e[k]) for k in (Key.CZSL, Key.U, Key.S, Key.H)),
+            f"{e[Key.GAMMA]:.2f}",
+            _pct(e[Key.AUSUC]),
+            f"{e[Key.U_SEEN]:.3f}",
+            f"{e[Key.U_UNSEEN]:.3f}",
+            *(_branch_cell(e.get("branches", {}).get(n)) for n in ("vgt", "agt")),
+        ]
+        for e in history
+        if Key.CZSL in e
     ]
-    for e in history:
-        if "czsl_acc" not in e:
-            continue
-        rows.append(
-            f"| {e['phase']} | {e['epoch']} | {e['loss'].get('total', float('nan')):.3f} | {e['eval_split']} | "
-            f"{_pct(e['czsl_acc'])} | {_pct(e['gzsl_u'])} | {_pct(e['gzsl_s'])} | {_pct(e['gzsl_h'])} | "
-            f"{e['gamma']:.2f} | {_pct(e['ausuc'])} | {e['uncertainty_seen']:.3f} | {e['uncertainty_unseen']:.3f} | "
-            + " | ".join(_branch_cell(e.get("branches", {}).get(n)) for n in ("vgt", "agt"))
-            + " |"
-        )
-    return "\n".join(rows)
+    return md_table(header, rows)
 
 
 BRANCH_NAMES = {"vgt": "VGT alone (s^V)", "agt": "AGT alone (s^A)"}
@@ -92,44 +98,44 @@ def _u(v: Any) -> str:
 
 def branch_table(metrics: dict[str, Any]) -> str:
     """The fused result and each grounding direction scored alone, at the same epoch and γ."""
-    rows = [
-        "| scores | CZSL | U | S | H at γ | best-γ H | mean u |",
-        "|---|---|---|---|---|---|---|",
-        f"| fused (reported) | {_pct(metrics['czsl_acc'])} | {_pct(metrics['gzsl_u'])} | "
-        f"{_pct(metrics['gzsl_s'])} | {_pct(metrics['gzsl_h'])} | {_pct(metrics.get('best_gamma_h'))} | "
-        f"{_u((metrics.get('uncertainty_seen', 0) + metrics.get('uncertainty_unseen', 0)) / 2)} |",
-    ]
+    fused_u = (metrics.get(Key.U_SEEN, 0) + metrics.get(Key.U_UNSEEN, 0)) / 2
+    rows = [["fused (reported)", *_scores(metrics, metrics.get(Key.BEST_H)), _u(fused_u)]]
     for name, b in metrics.get("branches", {}).items():
         rows.append(
-            f"| {BRANCH_NAMES.get(name, name)} | {_pct(b['czsl_acc'])} | {_pct(b['gzsl_u'])} | "
-            f"{_pct(b['gzsl_s'])} | {_pct(b['gzsl_h'])} | {_pct(b['best_gamma_h'])} | "
-            f"{_u(b['uncertainty'])} |"
+            [BRANCH_NAMES.get(name, name), *_scores(b, b[Key.BEST_H]), _u(b["uncertainty"])]
         )
-    return "\n".join(rows)
+    return md_table(["scores", "CZSL", "U", "S", "H at γ", "best-γ H", "mean u"], rows)
+
+
+def _scores(m: dict[str, Any], best_h: Any) -> list[str]:
+    return [*(_pct(m[k]) for k in (Key.CZSL, Key.U, Key.S, Key.H)), _pct(best_h)]
 
 
 def uncertainty_table(metrics: dict[str, Any]) -> str:
     """How far the fused uncertainty can be trusted (crest.engine.evaluate.uncertainty_metrics)."""
-    if "auroc_error" not in metrics:
+    if Key.AUROC_ERROR not in metrics:
         return ""
-    return "\n".join(
+    m = metrics
+    rows = [
+        ["AUROC of fused u, wrong vs. right GZSL decisions", f"{m[Key.AUROC_ERROR]:.3f}"],
+        ["AUROC of fused u, unseen vs. seen images", f"{m[Key.AUROC_UNSEEN]:.3f}"],
         [
-            "| measure | value |",
-            "|---|---|",
-            f"| AUROC of fused u, wrong vs. right GZSL decisions | {metrics['auroc_error']:.3f} |",
-            f"| AUROC of fused u, unseen vs. seen images | {metrics['auroc_unseen']:.3f} |",
-            "| ECE of the decision probability softmax(s + γ·1[unseen]) | "
-            f"{_pct(metrics['ece'])}% (mean confidence {_pct(metrics.get('confidence'))}%) |",
-            f"| ECE of the fused Dirichlet mean α/S | {_pct(metrics.get('ece_dirichlet'))}% |",
-            f"| risk–coverage area (AURC, decisions ranked by u; lower is better) | {_pct(metrics['aurc'])}% |",
-        ]
-    )
+            "ECE of the decision probability softmax(s + γ·1[unseen])",
+            f"{_pct(m[Key.ECE])}% (mean confidence {_pct(m.get(Key.CONFIDENCE))}%)",
+        ],
+        ["ECE of the fused Dirichlet mean α/S", f"{_pct(m.get(Key.ECE_DIRICHLET))}%"],
+        [
+            "risk–coverage area (AURC, decisions ranked by u; lower is better)",
+            f"{_pct(m[Key.AURC])}%",
+        ],
+    ]
+    return md_table(["measure", "value"], rows)
 
 
 def _branch_cell(b: dict[str, Any] | None) -> str:
     if not b:
         return "–"
-    return f"{_pct(b['czsl_acc'])} / {_pct(b['gzsl_h'])} / {b['uncertainty']:.3f}"
+    return f"{_pct(b[Key.CZSL])} / {_pct(b[Key.H])} / {b['uncertainty']:.3f}"
 
 
 def write_report(
@@ -150,12 +156,19 @@ def write_report(
         "",
         "## Result",
         "",
-        "| CZSL | U | S | H | γ | selection | epoch |",
-        "|---|---|---|---|---|---|---|",
-        f"| {_pct(metrics['czsl_acc'])} | {_pct(metrics['gzsl_u'])} | {_pct(metrics['gzsl_s'])} | "
-        f"{_pct(metrics['gzsl_h'])} | {metrics['gamma']:.3f} | {metrics['selection']} | {metrics['epoch']} |",
+        md_table(
+            ["CZSL", "U", "S", "H", "γ", "selection", "epoch"],
+            [
+                [
+                    *(_pct(metrics[k]) for k in (Key.CZSL, Key.U, Key.S, Key.H)),
+                    f"{metrics[Key.GAMMA]:.3f}",
+                    metrics["selection"],
+                    metrics["epoch"],
+                ]
+            ],
+        ),
         "",
-        f"**How the epoch and γ were chosen:** {metrics.get('selection_detail', metrics['selection'])}",
+        f"**How the epoch and γ were chosen:** {metrics.get(Key.SELECTION_DETAIL, metrics['selection'])}",
         "",
         "Accuracies are per-class mean top-1 (%), GZSL H = 2SU/(S+U).",
         "",
@@ -171,7 +184,7 @@ def write_report(
             branch_table(metrics),
             "",
         ]
-    if "auroc_error" in metrics:
+    if Key.AUROC_ERROR in metrics:
         lines += [
             "## Uncertainty",
             "",
@@ -182,17 +195,18 @@ def write_report(
         ]
     for section in extra_sections or []:
         lines += [section, ""]
-    figures = sorted((folder / "figures").glob("*.png")) if (folder / "figures").is_dir() else []
+    run = RunFolder(folder)
+    figures = sorted(run.figures.glob("*.png")) if run.figures.is_dir() else []
     if figures:
         lines += ["## Figures", ""]
         for fig in figures:
             lines += [
                 f"### {fig.stem.replace('_', ' ')}",
                 "",
-                f"![{fig.stem}](figures/{fig.name})",
+                f"![{fig.stem}]({RunFolder.FIGURES}/{fig.name})",
                 "",
             ]
     lines += ["## Per epoch", "", epoch_table(history), ""]
-    path = folder / "report.md"
+    path = run.report_file
     write_text_atomic(path, "\n".join(lines))
     return path

@@ -9,6 +9,7 @@ from typing import Any
 from crest.config import Config, config_from_dict, read_yaml
 from crest.engine.checkpoint import load_checkpoint
 from crest.errors import CrestError
+from crest.run_folder import RunFolder
 
 #: the one key --resume may change, and only upwards
 EXTENSIBLE = "train.epochs"
@@ -36,15 +37,16 @@ def saved_config(data: Any, source: Path) -> Config:
 def saved_run(root: Path) -> tuple[Config, dict[str, Any] | None]:
     """The folder's configuration and its last checkpoint (None when the run was killed before
     its first checkpoint: then ``config.yaml`` is what it was started with)."""
-    last = root / "checkpoints" / "last.pt"
+    folder = RunFolder(root)
+    last = folder.last_checkpoint
     if last.exists():
         state = load_checkpoint(last)
         return saved_config(state["config"], last), state
-    config_file = root / "config.yaml"
-    if config_file.exists():
-        return saved_config(read_yaml(config_file), config_file), None
+    if folder.config_file.exists():
+        return saved_config(read_yaml(folder.config_file), folder.config_file), None
     raise CrestError(
-        f"{root}: nothing to resume (no checkpoints/last.pt and no config.yaml); "
+        f"{root}: nothing to resume (no {folder.last_checkpoint.relative_to(root)} and no "
+        f"{RunFolder.CONFIG}); "
         "start a new run without --resume"
     )
 
@@ -53,7 +55,7 @@ def folder_config(root: Path) -> Config:
     """The folder's config without loading its checkpoint: ``config.yaml`` (written at every
     start, and again when validation chose μ), else the checkpoint's. The trainer compares it
     with the checkpoint's own when it resumes."""
-    config_file = root / "config.yaml"
+    config_file = RunFolder(root).config_file
     if config_file.exists():
         return saved_config(read_yaml(config_file), config_file)
     return saved_run(root)[0]

@@ -1,4 +1,4 @@
-"""Batch samplers: uniform shuffling per epoch, and the class-aware P×K sampler (spec §2, VICL note)."""
+"""Batch samplers: uniform shuffling per epoch, and the class-aware P×K sampler (docs/method.md §4; P×K gives VICL same-class partners, §3.2)."""
 
 from __future__ import annotations
 

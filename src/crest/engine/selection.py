@@ -1,36 +1,38 @@
-"""Model selection (spec §4): turn a run's history into the numbers it reports, labelled."""
+"""Model selection (docs/method.md §4): turn a run's history into the numbers it reports, labelled."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
 
+from crest.metrics import Key
+
 REPORTED = (
-    "czsl_acc",
-    "gzsl_u",
-    "gzsl_s",
-    "gzsl_h",
-    "gamma",
-    "ausuc",
-    "best_gamma",  # of the evaluated split's seen–unseen curve: diagnosis, never used to select
-    "best_gamma_h",
-    "ece",
-    "ece_dirichlet",
-    "confidence",
-    "auroc_error",
-    "auroc_unseen",
-    "auroc_error_confidence",
-    "auroc_unseen_seen_only_u",
-    "aurc",
-    "coverage_auc",
-    "uncertainty_seen",
-    "uncertainty_unseen",
+    Key.CZSL,
+    Key.U,
+    Key.S,
+    Key.H,
+    Key.GAMMA,
+    Key.AUSUC,
+    Key.BEST_GAMMA,  # of the evaluated split's seen–unseen curve: diagnosis, never used to select
+    Key.BEST_H,
+    Key.ECE,
+    Key.ECE_DIRICHLET,
+    Key.CONFIDENCE,
+    Key.AUROC_ERROR,
+    Key.AUROC_UNSEEN,
+    Key.AUROC_ERROR_CONFIDENCE,
+    Key.AUROC_UNSEEN_SEEN_ONLY_U,
+    Key.AURC,
+    Key.COVERAGE_AUC,
+    Key.U_SEEN,
+    Key.U_UNSEEN,
     "branches",
 )
 
 
 def _evaluated(history: list[dict[str, Any]], phase: str) -> list[dict[str, Any]]:
-    return [e for e in history if e.get("phase") == phase and "czsl_acc" in e]
+    return [e for e in history if e.get("phase") == phase and Key.CZSL in e]
 
 
 def choose_val_epoch(history: list[dict[str, Any]]) -> tuple[int, float, float]:
@@ -38,8 +40,8 @@ def choose_val_epoch(history: list[dict[str, Any]]) -> tuple[int, float, float]:
     entries = _evaluated(history, "val")
     if not entries:
         raise ValueError("no validation epochs in the history")
-    best = max(entries, key=lambda e: (e["best_gamma_h"], -e["epoch"]))
-    return int(best["epoch"]), float(best["best_gamma"]), float(best["best_gamma_h"])
+    best = max(entries, key=lambda e: (e[Key.BEST_H], -e["epoch"]))
+    return int(best["epoch"]), float(best[Key.BEST_GAMMA]), float(best[Key.BEST_H])
 
 
 @dataclass(frozen=True)
@@ -64,8 +66,8 @@ def choose_val_setting(history: list[dict[str, Any]], mu: float) -> ValChoice:
         epoch, gamma, h = choose_val_epoch(history)
         return ValChoice(epoch, gamma, h, None)
     options = [(e["epoch"], point) for e in entries for point in e["mu_curve"]]
-    epoch, best = max(options, key=lambda o: (o[1]["best_gamma_h"], -o[0], -abs(o[1]["mu"] - mu)))
-    return ValChoice(int(epoch), float(best["best_gamma"]), float(best["best_gamma_h"]), best["mu"])
+    epoch, best = max(options, key=lambda o: (o[1][Key.BEST_H], -o[0], -abs(o[1]["mu"] - mu)))
+    return ValChoice(int(epoch), float(best[Key.BEST_GAMMA]), float(best[Key.BEST_H]), best["mu"])
 
 
 def final_metrics(
@@ -76,10 +78,10 @@ def final_metrics(
     if not test:
         raise ValueError("no evaluated epochs in the history")
     if selection == "test-oracle":
-        by_h = max(test, key=lambda e: (e["gzsl_h"], -e["epoch"]))
-        by_czsl = max(test, key=lambda e: (e["czsl_acc"], -e["epoch"]))
+        by_h = max(test, key=lambda e: (e[Key.H], -e["epoch"]))
+        by_czsl = max(test, key=lambda e: (e[Key.CZSL], -e["epoch"]))
         out = {k: by_h[k] for k in REPORTED if k in by_h}
-        out["czsl_acc"] = by_czsl["czsl_acc"]
+        out[Key.CZSL] = by_czsl[Key.CZSL]
         out.update(
             selection="test-oracle",
             epoch=int(by_h["epoch"]),
@@ -95,16 +97,16 @@ def final_metrics(
     out.update(selection=selection, epoch=int(last["epoch"]))
     if selection == "val":
         chosen = "epoch {}, γ={:.3f}{}".format(
-            last["epoch"], last["gamma"], "" if mu is None else f" and μ={mu:g}"
+            last["epoch"], last[Key.GAMMA], "" if mu is None else f" and μ={mu:g}"
         )
-        out["selection_detail"] = (
+        out[Key.SELECTION_DETAIL] = (
             f"{chosen} chosen on the validation classes (xlsa17 protocol), then retrained on "
             "trainval"
         )
         if mu is not None:
             out["mu"] = mu
     else:
-        out["selection_detail"] = (
-            f"final epoch ({last['epoch']}), no selection; γ fixed at {last['gamma']:g}"
+        out[Key.SELECTION_DETAIL] = (
+            f"final epoch ({last['epoch']}), no selection; γ fixed at {last[Key.GAMMA]:g}"
         )
     return out

@@ -18,34 +18,36 @@ from torch.utils.data import BatchSampler
 from tqdm.auto import tqdm
 
 from crest.config import Config, validate_config, validate_for_data
-from crest.data.benchmark import Benchmark, validation_protocol
-from crest.data.feature_cache import (
+from crest.data.schema.benchmark import validation_protocol
+from crest.data.schema.feature_cache import (
     FeatureCache,
     RowBatches,
     choose_cache_mode,
     feature_bytes,
     measure_free_memory,
 )
-from crest.data.h5 import read_benchmark
-from crest.data.worlds import default_world
-from crest.engine import distributed as D
-from crest.engine.checkpoint import save_checkpoint
-from crest.engine.device import (
+from crest.data.schema.hdf5 import read_benchmark
+from crest.data.synthetic.worlds import default_world
+from crest.device import (
     autocast,
     choose_device,
     epoch_seed,
     seed_everything,
     set_deterministic,
 )
+from crest.engine import distributed as D
+from crest.engine.checkpoint import save_checkpoint
 from crest.engine.evaluate import collect_outputs, mu_curve, zsl_metrics
 from crest.engine.report import write_report
 from crest.engine.resume import resumed_config
-from crest.engine.run_folder import RunFolder
 from crest.engine.samplers import EpochShuffle, PKBatchSampler
 from crest.engine.selection import choose_val_setting, final_metrics
+from crest.engine.tracking import NoTracker, Tracker, open_tracker
 from crest.errors import CrestError
 from crest.losses import CrestLoss
-from crest.models import CrestModel, build_model
+from crest.metrics import Key
+from crest.models import CrestModel, create_model
+from crest.run_folder import RunFolder
 from crest.run_lock import RunLock, check_free
 
 log = logging.getLogger(__name__)
@@ -76,11 +78,6 @@ def resolve_data(cfg: Config) -> Path:
     return Path(cfg.data.path) if cfg.data.path else default_world()
 
 
-def model_for(cfg: Config, bench: Benchmark) -> CrestModel:
-    assert bench.feature_shape is not None
-    return build_model(cfg.model, bench.feature_shape[0], bench.w2v_att, bench.class_matrix())
-
-
 class Trainer:
     def __init__(self, cfg: Config, out_dir: str | Path, resume: bool = False) -> None:
         self.cfg = cfg
@@ -99,7 +96,9 @@ class Trainer:
             self.cfg, self.resume_state = resumed_config(self.folder.root, self.cfg)
             if self.resume_state is None:
                 log.warning(
-                    "%s: no checkpoint yet; starting the run from its config.yaml", self.folder.root
+                    "%s: no checkpoint yet; starting the run from its %s",
+                    self.folder.root,
+                    RunFolder.CONFIG,
                 )
         self.device = choose_device(self.cfg.train.device)
         self.dist = D.init_distributed(self.device.type)
@@ -114,6 +113,7 @@ class Trainer:
         self.model: CrestModel | None = None
         self.cache: FeatureCache | None = None
         self.cache_seconds = 0.0  # spent reading features into the cache
+        self.tracker: Tracker = NoTracker()  # train.logger, rank 0 only
         self.history: list[dict[str, Any]] = (
             list(self.resume_state["history"]) if self.resume_state else []
         )
@@ -152,8 +152,11 @@ class Trainer:
         """Train and select; ``cleanup=False`` keeps the process group (for callers that go on).
         The run folder's lock is released at the end, however the run ends."""
         try:
+            if self.dist.is_main:
+                self.tracker = open_tracker(self.cfg.train.logger, self.folder, self.cfg.to_dict())
             return self._run(cleanup)
         finally:
+            self.tracker.close()
             self.lock.release()
 
     def _run(self, cleanup: bool) -> dict[str, Any]:
@@ -175,7 +178,7 @@ class Trainer:
                 }
                 self.resume_state = None  # the final phase starts from scratch
                 if self.dist.is_main:
-                    self.folder.write_json("val_selection.json", self.selection_state)
+                    self.folder.write_val_selection(self.selection_state)
                     log.info(
                         "validation chose epoch %d, γ=%.3f and μ=%s (val H %.1f%%)",
                         choice.epoch,
@@ -244,7 +247,7 @@ class Trainer:
         cfg, dev = self.cfg, self.device
         gamma = cfg.eval.gamma if gamma is None else gamma
         seed_everything(epoch_seed(cfg.train.seed, 0))
-        model = model_for(cfg, self.bench).to(dev)
+        model = create_model(cfg, self.bench).to(dev)
         optimizer = torch.optim.Adam(
             model.parameters(), lr=cfg.train.lr, weight_decay=cfg.train.weight_decay
         )
@@ -281,6 +284,7 @@ class Trainer:
             if self.dist.is_main:
                 self._checkpoint(model, optimizer, task, epoch, entry)
                 self.folder.write_history(self.history)
+                self.tracker.log(entry)
                 log.info(_epoch_line(entry, epochs))
             D.barrier(self.dist)
 
@@ -353,7 +357,7 @@ class Trainer:
                 break
             with autocast(dev, cfg.train.precision):
                 out = net(x)
-            loss, terms = criterion(out, y, epoch - 1, model)
+            loss, terms = criterion(out, y, epoch - 1)
             step_losses[step] = loss.detach()
             if check_each_step and not math.isfinite(float(step_losses[step])):
                 raise CrestError(
@@ -429,46 +433,42 @@ class Trainer:
             "unseen_classes": task.unseen.tolist(),
             "data": str(self.data_path),
         }
-        ckpt = self.folder.checkpoints
-        save_checkpoint(ckpt / "last.pt", state)
-        if task.phase == "val" and "best_gamma_h" in entry:
+        folder = self.folder
+        save_checkpoint(folder.last_checkpoint, state)
+        if task.phase == "val" and Key.BEST_H in entry:
             # the epoch validation will choose: best H over γ and, with select_mu, over μ too
             earlier = [
                 e
                 for e in self.history
-                if e.get("phase") == "val" and "best_gamma_h" in e and e is not entry
+                if e.get("phase") == "val" and Key.BEST_H in e and e is not entry
             ]
             # ties keep the earlier epoch, as choose_val_setting does
             if not earlier or _val_score(entry) > max(_val_score(e) for e in earlier):
-                save_checkpoint(ckpt / "best_val.pt", state)
-        if (
-            task.phase == "final"
-            and self.cfg.train.selection == "test-oracle"
-            and "gzsl_h" in entry
-        ):
-            done = [e for e in self.history if e.get("phase") == "final" and "gzsl_h" in e]
-            if entry["gzsl_h"] >= max(e["gzsl_h"] for e in done):
-                save_checkpoint(ckpt / "best_h_test_oracle.pt", state)
-            if entry["czsl_acc"] >= max(e["czsl_acc"] for e in done):
-                save_checkpoint(ckpt / "best_czsl_test_oracle.pt", state)
+                save_checkpoint(folder.best_val_checkpoint, state)
+        if task.phase == "final" and self.cfg.train.selection == "test-oracle" and Key.H in entry:
+            done = [e for e in self.history if e.get("phase") == "final" and Key.H in e]
+            if entry[Key.H] >= max(e[Key.H] for e in done):
+                save_checkpoint(folder.oracle_checkpoint("h"), state)
+            if entry[Key.CZSL] >= max(e[Key.CZSL] for e in done):
+                save_checkpoint(folder.oracle_checkpoint("czsl"), state)
 
 
 def _val_score(entry: dict[str, Any]) -> float:
     """Validation H of an epoch as selection scores it (crest.engine.selection)."""
     curve = entry.get("mu_curve")
     if curve:
-        return float(max(point["best_gamma_h"] for point in curve))
-    return float(entry["best_gamma_h"])
+        return float(max(point[Key.BEST_H] for point in curve))
+    return float(entry[Key.BEST_H])
 
 
 def _epoch_line(entry: dict[str, Any], epochs: int) -> str:
     text = f"[{entry['phase']}] epoch {entry['epoch']}/{epochs} loss {entry['loss'].get('total', float('nan')):.4f}"
-    if "czsl_acc" in entry:
-        pct = {k: 100 * entry[k] for k in ("czsl_acc", "gzsl_u", "gzsl_s", "gzsl_h")}
+    if Key.CZSL in entry:
+        pct = {k: 100 * entry[k] for k in (Key.CZSL, Key.U, Key.S, Key.H)}
         text += (
-            f" | {entry['eval_split']}: CZSL {pct['czsl_acc']:.1f} U {pct['gzsl_u']:.1f} S {pct['gzsl_s']:.1f}"
-            f" H {pct['gzsl_h']:.1f} (γ={entry['gamma']:.2f}) u_seen {entry['uncertainty_seen']:.3f}"
-            f" u_unseen {entry['uncertainty_unseen']:.3f}"
+            f" | {entry['eval_split']}: CZSL {pct[Key.CZSL]:.1f} U {pct[Key.U]:.1f} S {pct[Key.S]:.1f}"
+            f" H {pct[Key.H]:.1f} (γ={entry[Key.GAMMA]:.2f}) u_seen {entry[Key.U_SEEN]:.3f}"
+            f" u_unseen {entry[Key.U_UNSEEN]:.3f}"
         )
     return text + f" | {entry['samples_per_s']:.0f} samples/s"
 

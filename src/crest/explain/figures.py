@@ -1,4 +1,8 @@
-"""Figures of a run, drawn headless (matplotlib Agg) and written atomically as PNG."""
+"""Figures of a run, drawn headless and written atomically as PNG.
+
+Figures are ``matplotlib.figure.Figure`` objects on an Agg canvas, never pyplot: nothing global
+(no backend switch at import, no figure registry to close), the same style as the attribute
+report's figures (crest.explain.attribute_report)."""
 
 from __future__ import annotations
 
@@ -7,20 +11,32 @@ from pathlib import Path
 from typing import Any
 
 import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
 from crest.atomic import atomic_path
+from crest.metrics import Key
+
+
+def new_figure(**kwargs: Any) -> Figure:
+    """A figure on its own Agg canvas."""
+    fig = Figure(**kwargs)
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def subplots(*grid: int, figsize: tuple[float, float], **kwargs: Any) -> tuple[Figure, Any]:
+    """``pyplot.subplots`` without pyplot."""
+    fig = new_figure(figsize=figsize)
+    return fig, fig.subplots(*grid, **kwargs)
 
 
 def save(fig: Figure, path: Path) -> Path:
     with atomic_path(path, suffix=".png") as tmp:
         fig.savefig(tmp, dpi=110, bbox_inches="tight", format="png")
-    plt.close(fig)
     return path
 
 
@@ -37,9 +53,7 @@ def attention_maps(path: Path, panels: list[dict[str, Any]], top_k: int) -> Path
     ``present`` (k,) bool or None, ``image`` (H, W, 3) array or None.
     """
     rows = len(panels)
-    fig, axes = plt.subplots(
-        rows, top_k + 1, figsize=(2.3 * (top_k + 1), 2.5 * rows), squeeze=False
-    )
+    fig, axes = subplots(rows, top_k + 1, figsize=(2.3 * (top_k + 1), 2.5 * rows), squeeze=False)
     for r, panel in enumerate(panels):
         base = panel.get("image")
         ax0 = axes[r, 0]
@@ -86,9 +100,7 @@ def uncertainty_densities(path: Path, history: list[dict[str, Any]]) -> Path | N
     if not entries:
         return None
     picks = sorted({0, len(entries) // 2, len(entries) - 1})
-    fig, axes = plt.subplots(
-        1, len(picks), figsize=(4 * len(picks), 3.2), squeeze=False, sharey=True
-    )
+    fig, axes = subplots(1, len(picks), figsize=(4 * len(picks), 3.2), squeeze=False, sharey=True)
     for ax, i in zip(axes[0], picks, strict=True):
         e = entries[i]
         counts_edges = e.get("uncertainty_hist_edges")
@@ -123,11 +135,9 @@ def tsne_panels(
     """Fig. 9: t-SNE of the VGT, AGT and fused embeddings; ● seen, ▲ unseen classes."""
     from sklearn.manifold import TSNE
 
-    fig, axes = plt.subplots(
-        1, len(embeddings), figsize=(4.6 * len(embeddings), 4.4), squeeze=False
-    )
+    fig, axes = subplots(1, len(embeddings), figsize=(4.6 * len(embeddings), 4.4), squeeze=False)
     classes = list(dict.fromkeys(labels.tolist()))
-    colors = plt.get_cmap("tab20")(np.linspace(0, 1, max(len(classes), 1)))
+    colors = matplotlib.colormaps["tab20"](np.linspace(0, 1, max(len(classes), 1)))
     for ax, (title, emb) in zip(axes[0], embeddings.items(), strict=True):
         perplexity = float(min(30, max(5, len(emb) // 4)))
         xy = TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=0).fit_transform(
@@ -142,8 +152,8 @@ def tsne_panels(
         ax.set_xticks([])
         ax.set_yticks([])
     handles = [
-        plt.Line2D([], [], marker="o", ls="", color="gray", label="seen class"),
-        plt.Line2D([], [], marker="^", ls="", color="gray", label="unseen class"),
+        Line2D([], [], marker="o", ls="", color="gray", label="seen class"),
+        Line2D([], [], marker="^", ls="", color="gray", label="unseen class"),
     ]
     axes[0, 0].legend(handles=handles, fontsize=8, loc="best")
     fig.suptitle(f"t-SNE of test embeddings, {len(classes)} classes (one colour each)", fontsize=10)
@@ -160,7 +170,7 @@ def gamma_curve(
     label: str,
 ) -> Path:
     """The seen–unseen accuracy curve over γ (Chao et al.) with its area and the γ used marked."""
-    fig, ax = plt.subplots(figsize=(4.6, 4.2))
+    fig, ax = subplots(figsize=(4.6, 4.2))
     ax.plot(
         100 * unseen,
         100 * seen,
@@ -192,7 +202,7 @@ def reliability_diagram(
     bins = len(conf)
     centres = (np.arange(bins) + 0.5) / bins
     have = conf >= 0
-    fig, ax = plt.subplots(figsize=(4.4, 4.2))
+    fig, ax = subplots(figsize=(4.4, 4.2))
     ax.bar(
         centres[have],
         acc[have],
@@ -224,7 +234,7 @@ def reliability_diagram(
 def coverage_curve(
     path: Path, coverage: Sequence[float], accuracy: Sequence[float], area: float
 ) -> Path:
-    fig, ax = plt.subplots(figsize=(4.4, 4.0))
+    fig, ax = subplots(figsize=(4.4, 4.0))
     ax.plot(
         100 * np.asarray(coverage),
         100 * np.asarray(accuracy),
@@ -250,20 +260,20 @@ def branch_curves(path: Path, history: list[dict[str, Any]]) -> Path | None:
     epochs = [e["epoch"] for e in entries]
     series: dict[str, dict[str, list[float]]] = {
         "fused": {
-            "czsl_acc": [e["czsl_acc"] for e in entries],
-            "best_gamma_h": [e["best_gamma_h"] for e in entries],
-            "uncertainty": [(e["uncertainty_seen"] + e["uncertainty_unseen"]) / 2 for e in entries],
+            Key.CZSL: [e[Key.CZSL] for e in entries],
+            Key.BEST_H: [e[Key.BEST_H] for e in entries],
+            "uncertainty": [(e[Key.U_SEEN] + e[Key.U_UNSEEN]) / 2 for e in entries],
         }
     }
     for name in ("vgt", "agt"):
         series[name] = {
             k: [e["branches"][name][k] for e in entries]
-            for k in ("czsl_acc", "best_gamma_h", "uncertainty")
+            for k in (Key.CZSL, Key.BEST_H, "uncertainty")
         }
-    fig, axes = plt.subplots(1, 3, figsize=(12, 3.2))
+    fig, axes = subplots(1, 3, figsize=(12, 3.2))
     panels = (
-        ("czsl_acc", "CZSL (%)", 100.0),
-        ("best_gamma_h", "GZSL H at each one's best γ (%)", 100.0),
+        (Key.CZSL, "CZSL (%)", 100.0),
+        (Key.BEST_H, "GZSL H at each one's best γ (%)", 100.0),
         ("uncertainty", "mean uncertainty u = K/S", 1.0),
     )
     styles = {

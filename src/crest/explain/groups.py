@@ -9,13 +9,15 @@ import numpy as np
 from crest.atomic import write_text_atomic
 from crest.experiments import RunResult, mean_std, summary_table
 from crest.explain import figures
+from crest.metrics import Key
+from crest.run_folder import RunFolder
 
 
 def sweep_figure(path: Path, key: str, results: list[RunResult]) -> Path:
     labels = list(dict.fromkeys(r.label for r in results))
     xs = [float(x) for x in labels]
-    fig, ax = figures.plt.subplots(figsize=(5, 3.8))
-    for metric, name in (("gzsl_h", "H (GZSL)"), ("czsl_acc", "ACC (CZSL)")):
+    fig, ax = figures.subplots(figsize=(5, 3.8))
+    for metric, name in ((Key.H, "H (GZSL)"), (Key.CZSL, "ACC (CZSL)")):
         stats = [
             mean_std([100 * r.metrics[metric] for r in results if r.label == lab]) for lab in labels
         ]
@@ -49,7 +51,7 @@ def write_group_report(
 ) -> Path:
     """``report.md`` of a group: the mean ± std table and the figure, with how numbers were chosen."""
     detail = sorted(
-        {str(r.metrics.get("selection_detail", r.metrics.get("selection", "?"))) for r in results}
+        {str(r.metrics.get(Key.SELECTION_DETAIL, r.metrics.get("selection", "?"))) for r in results}
     )
     text = f"# {title}\n\n{note}\n\n" + summary_table(results, label_header)
     text += "\nAccuracies in %, mean ± std over seeds. How each run's epoch and γ were chosen: "
@@ -59,7 +61,7 @@ def write_group_report(
     text += "\n## Runs\n\n" + "\n".join(
         f"- {r.label} seed {r.seed}: `{r.folder.relative_to(out)}`" for r in results
     )
-    path = out / "report.md"
+    path = out / RunFolder.REPORT  # a group folder is laid out like a run's
     write_text_atomic(path, text + "\n")
     write_text_atomic(out / "table.md", summary_table(results, label_header))
     return path

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -10,10 +9,11 @@ from typing import Any
 import torch
 
 from crest.config import Config
-from crest.data.benchmark import Benchmark
-from crest.engine.checkpoint import restore
+from crest.data.schema.benchmark import Benchmark
+from crest.engine.checkpoint import load_model
 from crest.errors import DataError
 from crest.models import CrestModel
+from crest.run_folder import RunFolder
 
 
 @dataclass
@@ -29,40 +29,29 @@ class LoadedRun:
     device: torch.device
 
 
-def pick_checkpoint(folder: Path, selection: str) -> Path:
-    """The checkpoint the run's reported numbers come from."""
-    ckpt = folder / "checkpoints"
-    if selection == "test-oracle" and (ckpt / "best_h_test_oracle.pt").exists():
-        return ckpt / "best_h_test_oracle.pt"
-    return ckpt / "last.pt"
-
-
 def load_run(
     folder: str | Path, checkpoint: str | Path | None = None, data: str | Path | None = None
 ) -> LoadedRun:
-    folder = Path(folder)
-    metrics_path = folder / "metrics.json"
-    if not metrics_path.exists():
-        raise DataError(folder, "metrics.json", "missing; is this a finished crest run folder?")
-    metrics = json.loads(metrics_path.read_text())
-    history_path = folder / "metrics.jsonl"
-    history = (
-        [json.loads(x) for x in history_path.read_text().splitlines() if x.strip()]
-        if history_path.exists()
-        else []
-    )
+    run = RunFolder(folder)
+    if not run.is_finished():
+        raise DataError(
+            run.root, RunFolder.METRICS, "missing; is this a finished crest run folder?"
+        )
+    metrics = run.read_metrics()
     path = (
         Path(checkpoint)
         if checkpoint
-        else pick_checkpoint(folder, str(metrics.get("selection", "final")))
+        else run.reported_checkpoint(str(metrics.get("selection", "final")))
     )
-    r = restore(path, data=data)
-    state, cfg, bench, data_path, model, device = (
-        r.state,
-        r.cfg,
-        r.bench,
-        r.data_path,
-        r.model,
-        r.device,
+    r = load_model(path, data=data)
+    return LoadedRun(
+        run.root,
+        cfg=r.cfg,
+        bench=r.bench,
+        data_path=r.data_path,
+        model=r.model,
+        state=r.state,
+        metrics=metrics,
+        history=run.read_history(),
+        device=r.device,
     )
-    return LoadedRun(folder, cfg, bench, data_path, model, state, metrics, history, device)

@@ -11,14 +11,17 @@ import numpy as np
 import torch
 
 from crest.atomic import write_text_atomic
-from crest.data.dataset import FeatureDataset, feature_loader
-from crest.data.h5 import read_ground_truth
+from crest.data.schema.hdf5 import read_ground_truth
 from crest.engine.evaluate import Outputs, uncertainty_metrics
 from crest.engine.report import write_report
+from crest.engine.runner import file_rows, run_model
 from crest.explain import figures
 from crest.explain.loading import LoadedRun, load_run
 from crest.explain.localization import localization_score
-from crest.metrics import seen_unseen_curve
+from crest.markdown import md_table
+from crest.metrics import Key, seen_unseen_curve
+from crest.models import CrestOutput
+from crest.run_folder import RunFolder
 
 log = logging.getLogger(__name__)
 
@@ -28,26 +31,26 @@ def forward_rows(
     run: LoadedRun, rows: np.ndarray, keep_attention: bool = False
 ) -> dict[str, np.ndarray]:
     """Model outputs for file rows, in order: logits, alpha, uncertainty, embeddings, attention."""
-    data = FeatureDataset(run.data_path, rows, labels=run.bench.labels)
-    parts: dict[str, list[torch.Tensor]] = {}
-    for x, y in feature_loader(data, batch_size=run.cfg.eval.batch_size, shuffle=False):
-        out = run.model(x.to(run.device), return_attention=keep_attention)
-        fields = {
-            "logits": out.logits,
-            "alpha": out.alpha,
-            "uncertainty": out.uncertainty,
-            "embedding": out.embedding,
+
+    def pick(out: CrestOutput, y: torch.Tensor | None) -> dict[str, torch.Tensor]:
+        assert y is not None
+        kept = {
+            "logits": out.logits.float(),
+            "alpha": out.alpha.float(),
+            "uncertainty": out.uncertainty.float(),
+            "embedding": out.embedding.float(),
             "labels": y,
         }
         for name in ("scores_vgt", "scores_agt"):
             value = getattr(out, name)
             if value is not None:
-                fields[name] = value
+                kept[name] = value.float()
         if keep_attention and out.attention is not None:
-            fields["attention"] = out.attention
-        for k, v in fields.items():
-            parts.setdefault(k, []).append(v.float().cpu() if k != "labels" else v.cpu())
-    return {k: torch.cat(v).numpy() for k, v in parts.items()}
+            kept["attention"] = out.attention.float()
+        return kept
+
+    batches = file_rows(run.data_path, rows, run.bench.labels, run.device, run.cfg.eval.batch_size)
+    return run_model(run.model, batches, pick, return_attention=keep_attention)
 
 
 def _outputs(d: dict[str, np.ndarray], rows: np.ndarray) -> Outputs:
@@ -91,12 +94,12 @@ def explain_run(
     and regenerate ``report.md``. Returns the numbers."""
     run = load_run(folder)
     b, rng = run.bench, np.random.default_rng(seed)
-    fig_dir = run.folder / "figures"
+    fig_dir = RunFolder(run.folder).figures
     seen_cls, unseen_cls = b.seen_classes, b.unseen_classes
-    gamma = float(run.metrics.get("gamma", run.cfg.eval.gamma))
+    gamma = float(run.metrics.get(Key.GAMMA, run.cfg.eval.gamma))
     ts, tu = b.splits["test_seen"], b.splits["test_unseen"]
     out_s, out_u = forward_rows(run, ts), forward_rows(run, tu)
-    numbers: dict[str, Any] = {"gamma": gamma, "checkpoint_epoch": int(run.state["epoch"])}
+    numbers: dict[str, Any] = {Key.GAMMA: gamma, "checkpoint_epoch": int(run.state["epoch"])}
 
     # the seen-unseen curve with the run's gamma marked
     curve = seen_unseen_curve(
@@ -138,13 +141,13 @@ def explain_run(
         curves["reliability_confidence"],
         curves["reliability_accuracy"],
         curves["reliability_count"],
-        scalars["ece"],
+        scalars[Key.ECE],
     )
     figures.coverage_curve(
         fig_dir / "accuracy_coverage.png",
         curves["coverage"],
         curves["coverage_accuracy"],
-        scalars["coverage_auc"],
+        scalars[Key.COVERAGE_AUC],
     )
     figures.uncertainty_densities(fig_dir / "uncertainty_density.png", run.history)
 
@@ -232,10 +235,17 @@ def explain_run(
 
     write_text_atomic(run.folder / "explain.json", json.dumps(numbers, indent=2))
     metrics = dict(run.metrics)
-    for key in ("ece", "auroc_error", "auroc_unseen", "aurc", "coverage_auc", "localization"):
+    for key in (
+        Key.ECE,
+        Key.AUROC_ERROR,
+        Key.AUROC_UNSEEN,
+        Key.AURC,
+        Key.COVERAGE_AUC,
+        "localization",
+    ):
         if key in numbers:
             metrics[key] = numbers[key]
-    write_text_atomic(run.folder / "metrics.json", json.dumps(metrics, indent=2))
+    RunFolder(run.folder).write_metrics(metrics)
     write_report(run.folder, run.cfg.to_dict(), metrics, run.history, [explain_section(numbers)])
     return numbers
 
@@ -244,24 +254,30 @@ def explain_section(n: dict[str, Any]) -> str:
     lines = [
         "## Inside the model",
         "",
-        f"Measured on the test split with the checkpoint of epoch {n['checkpoint_epoch']} at γ = {n['gamma']:.3f}.",
+        f"Measured on the test split with the checkpoint of epoch {n['checkpoint_epoch']} at γ = {n[Key.GAMMA]:.3f}.",
         "",
-        "| measure | value |",
-        "|---|---|",
-        f"| expected calibration error of the decision probability | {100 * n['ece']:.1f}% |",
-        f"| AUROC of fused uncertainty, wrong vs. right GZSL decisions | {n['auroc_error']:.3f} |",
-        f"| AUROC of fused uncertainty, unseen vs. seen test images | {n['auroc_unseen']:.3f} |",
-        f"| risk–coverage area (lower is better) | {100 * n['aurc']:.1f}% |",
-        f"| accuracy–coverage area | {100 * n['coverage_auc']:.1f}% |",
-        f"| AUSUC (area of the seen–unseen curve) | {100 * n['ausuc']:.1f} |",
+    ]
+    rows = [
+        ["expected calibration error of the decision probability", f"{100 * n[Key.ECE]:.1f}%"],
+        ["AUROC of fused uncertainty, wrong vs. right GZSL decisions", f"{n[Key.AUROC_ERROR]:.3f}"],
+        ["AUROC of fused uncertainty, unseen vs. seen test images", f"{n[Key.AUROC_UNSEEN]:.3f}"],
+        ["risk–coverage area (lower is better)", f"{100 * n[Key.AURC]:.1f}%"],
+        ["accuracy–coverage area", f"{100 * n[Key.COVERAGE_AUC]:.1f}%"],
+        ["AUSUC (area of the seen–unseen curve)", f"{100 * n[Key.AUSUC]:.1f}"],
     ]
     if "localization" in n:
         loc = n["localization"]
-        lines += [
-            f"| localization: VGT's most-attended region inside the attribute's true region | "
-            f"{100 * loc['vgt']:.1f}% of {loc['pairs']} (image, present attribute) pairs |",
-            f"| localization of uniform attention (reference) | {100 * loc['uniform_reference']:.1f}% |",
+        rows += [
+            [
+                "localization: VGT's most-attended region inside the attribute's true region",
+                f"{100 * loc['vgt']:.1f}% of {loc['pairs']} (image, present attribute) pairs",
+            ],
+            [
+                "localization of uniform attention (reference)",
+                f"{100 * loc['uniform_reference']:.1f}%",
+            ],
         ]
+    lines.append(md_table(["measure", "value"], rows))
     lines += [
         "",
         f"The best γ on the test curve would be {n['best_gamma_on_test']:.2f} (H {100 * n['best_h_on_test']:.1f}); "

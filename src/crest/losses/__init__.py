@@ -1,4 +1,4 @@
-"""CREST's losses (spec §2): ARISE, VICL, DIGS, EDL and their total (Eq. 17). Pure PyTorch."""
+"""CREST's losses (docs/method.md §3): ARISE, VICL, DIGS, EDL and their total (Eq. 17). Pure PyTorch."""
 
 from crest.losses.arise import arise_loss
 from crest.losses.digs import digs_loss

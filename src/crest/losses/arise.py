@@ -6,6 +6,14 @@ import torch
 import torch.nn.functional as F
 
 
+def class_positions(classes: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """For each class id in [0, num_classes), its position in ``classes`` (−1 if absent): maps
+    global targets onto the columns of ``logits[:, classes]``."""
+    lookup = torch.full((num_classes,), -1, dtype=torch.long, device=classes.device)
+    lookup[classes] = torch.arange(len(classes), device=classes.device)
+    return lookup
+
+
 def arise_loss(
     logits: torch.Tensor,
     target: torch.Tensor,
@@ -23,9 +31,7 @@ def arise_loss(
     −log(mean_i Σ_{c∈C^u} p_ic) (``code``) or −mean_i Σ_{c∈C^u} log p_ic (``paper``).
     """
     classes = seen if ce_over == "seen" else torch.cat([seen, unseen])
-    lookup = torch.full((logits.shape[1],), -1, dtype=torch.long, device=logits.device)
-    lookup[classes] = torch.arange(len(classes), device=logits.device)
-    ce = F.cross_entropy(logits[:, classes], lookup[target])
+    ce = F.cross_entropy(logits[:, classes], class_positions(classes, logits.shape[1])[target])
     if lambda_cal == 0 or len(unseen) == 0:
         return ce, logits.new_zeros(())
     offset = torch.zeros(logits.shape[1], device=logits.device, dtype=logits.dtype)

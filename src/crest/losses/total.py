@@ -6,17 +6,11 @@ import torch
 import torch.nn.functional as F
 
 from crest.config import LossConfig
-from crest.evidential import (
-    conflict_degree,
-    edl_loss,
-    evidence_from_logits,
-    fuse_average,
-    fuse_dempster,
-)
-from crest.losses.arise import arise_loss
+from crest.evidential import conflict_degree, edl_loss, evidence_from_logits, fuse
+from crest.losses.arise import arise_loss, class_positions
 from crest.losses.digs import digs_loss
 from crest.losses.vicl import vicl_loss
-from crest.models.crest import CrestModel, CrestOutput
+from crest.models.crest import CrestOutput
 
 
 class CrestLoss:
@@ -39,7 +33,7 @@ class CrestLoss:
         return self
 
     def __call__(
-        self, out: CrestOutput, target: torch.Tensor, epoch: int, model: CrestModel
+        self, out: CrestOutput, target: torch.Tensor, epoch: int
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """The total loss and its terms (detached 0-d tensors on the loss's device: reading them
         is left to the caller, once per epoch, so a step never waits for the device)."""
@@ -63,12 +57,12 @@ class CrestLoss:
                 terms[f"arise_{name}"] = cfg.branch_supervision * (b_ce + cfg.lambda_cal * b_sc)
         if cfg.use_vicl and out.scores_vgt is not None:
             terms["vicl"] = vicl_loss(out.scores_vgt, target, cfg.vicl_tau, cfg.vicl_delta)
-        if cfg.use_digs and out.bank_query is not None and model.bank is not None:
-            terms["digs"] = digs_loss(out.bank_query, model.bank.patterns, cfg.digs_margin)
+        if cfg.use_digs and out.bank_query is not None and out.bank_patterns is not None:
+            terms["digs"] = digs_loss(out.bank_query, out.bank_patterns, cfg.digs_margin)
         if cfg.use_edl:
             terms["edl"] = cfg.lambda_edl * self.edl(out, target, epoch)
         if cfg.attribute_regression > 0:
-            z = model.class_matrix[target]
+            z = out.class_matrix[target]
             terms["attr_reg"] = cfg.attribute_regression * F.mse_loss(out.embedding.float(), z)
         if cfg.cross_branch > 0 and out.scores_vgt is not None and out.scores_agt is not None:
             terms["cross_branch"] = cfg.cross_branch * F.mse_loss(
@@ -80,9 +74,7 @@ class CrestLoss:
     def edl(self, out: CrestOutput, target: torch.Tensor, epoch: int) -> torch.Tensor:
         """L_acc(ᾱ) + L_acc(α^V) + L_acc(α^A) + γ_con L_con over the seen classes, no calibration offset."""
         classes = self.seen if self.cfg.edl_over == "seen" else torch.cat([self.seen, self.unseen])
-        lookup = torch.full((out.logits.shape[1],), -1, dtype=torch.long, device=target.device)
-        lookup[classes] = torch.arange(len(classes), device=target.device)
-        y = lookup[target]
+        y = class_positions(classes, out.logits.shape[1])[target]
         alphas = [
             evidence_from_logits(lg.float()[:, classes]) + 1.0
             for lg in (out.logits_vgt, out.logits_agt)
@@ -91,8 +83,7 @@ class CrestLoss:
         xi = self.cfg.anneal_epochs
         if len(alphas) == 1:
             return edl_loss(alphas[0], y, epoch, xi)
-        fuse = fuse_dempster if self.fusion == "dempster" else fuse_average
-        fused = fuse(alphas[0], alphas[1])
+        fused = fuse(self.fusion, alphas[0], alphas[1])
         loss = (
             edl_loss(fused, y, epoch, xi)
             + edl_loss(alphas[0], y, epoch, xi)

@@ -1,4 +1,4 @@
-"""Single-head post-LayerNorm attention blocks (spec §1: one layer, one head, FFN = ReLU MLP)."""
+"""Single-head post-LayerNorm attention blocks (docs/method.md §2: one layer, one head, FFN = ReLU MLP)."""
 
 from __future__ import annotations
 

@@ -1,8 +1,8 @@
-"""The CREST model (spec §1) and its one factory, :func:`build_model`."""
+"""The CREST model (docs/method.md §2); built by :func:`crest.models.factory.create_model`."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import NamedTuple
 
 import numpy as np
@@ -11,13 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from crest.config import ModelConfig
-from crest.evidential import (
-    conflict_degree,
-    evidence_from_logits,
-    fuse_average,
-    fuse_dempster,
-    opinion,
-)
+from crest.evidential import conflict_degree, evidence_from_logits, fuse, opinion
 from crest.features import embed_regions
 from crest.models.geometry import GeometryBias
 from crest.models.grounding import AttributeGrounding, VisualGrounding
@@ -54,6 +48,11 @@ class CrestOutput:
     uncertainty_vgt: torch.Tensor | None
     uncertainty_agt: torch.Tensor | None
     conflict: torch.Tensor | None  # c (B,) when both branches are on
+    # batch-independent: what the losses need besides the outputs, so they need no model
+    class_matrix: torch.Tensor = field(metadata={"per_sample": False})  # Z of the call (C', A)
+    bank_patterns: torch.Tensor | None = field(  # meta-patterns M (φ, d_p), when AGT has a bank
+        default=None, metadata={"per_sample": False}
+    )
 
 
 class AttributeSide(NamedTuple):
@@ -71,7 +70,10 @@ def concat_outputs(pieces: list[CrestOutput]) -> CrestOutput:
     merged: dict[str, torch.Tensor | None] = {}
     for f in fields(CrestOutput):
         parts = [getattr(p, f.name) for p in pieces]
-        merged[f.name] = None if parts[0] is None else torch.cat(parts)
+        if parts[0] is None or not f.metadata.get("per_sample", True):
+            merged[f.name] = parts[0]  # shared by the pieces
+        else:
+            merged[f.name] = torch.cat(parts)
     return CrestOutput(**merged)  # type: ignore[arg-type]
 
 
@@ -210,8 +212,7 @@ class CrestModel(nn.Module):
         conflict = None
         alpha: torch.Tensor
         if alpha_v is not None and alpha_a is not None:
-            fuse = fuse_dempster if self.cfg.fusion == "dempster" else fuse_average
-            alpha = fuse(alpha_v, alpha_a)
+            alpha = fuse(self.cfg.fusion, alpha_v, alpha_a)
             conflict = conflict_degree(alpha_v, alpha_a)
         else:
             single = alpha_v if alpha_v is not None else alpha_a
@@ -239,11 +240,6 @@ class CrestModel(nn.Module):
             if alpha_a is not None
             else None,
             conflict=conflict,
+            class_matrix=z,
+            bank_patterns=self.bank.patterns if self.bank is not None else None,
         )
-
-
-def build_model(
-    cfg: ModelConfig, feature_dim: int, attribute_vectors: np.ndarray, class_matrix: np.ndarray
-) -> CrestModel:
-    """The one factory: a CREST model for a benchmark's feature size, attribute vectors and Z."""
-    return CrestModel(cfg, feature_dim, attribute_vectors, class_matrix)

@@ -1,4 +1,4 @@
-"""TransZero's geometry-aware self-attention bias over grid cells (spec §1, encoder=geometry)."""
+"""TransZero's geometry-aware self-attention bias over grid cells (docs/method.md §2, encoder=geometry)."""
 
 from __future__ import annotations
 

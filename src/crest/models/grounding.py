@@ -1,4 +1,4 @@
-"""The two grounding transformers (spec §1): VGT (attributes → regions) and AGT (regions → attributes)."""
+"""The two grounding transformers (docs/method.md §2): VGT (attributes → regions) and AGT (regions → attributes)."""
 
 from __future__ import annotations
 

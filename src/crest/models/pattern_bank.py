@@ -1,4 +1,4 @@
-"""The meta-pattern bank (spec §1, Eq. 5): AGT scores read a learned bank of attribute patterns."""
+"""The meta-pattern bank (docs/method.md §2.4, Eq. 5): AGT scores read a learned bank of attribute patterns."""
 
 from __future__ import annotations
 

@@ -17,12 +17,14 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch.utils.benchmark import Timer
 from torch.utils.flop_counter import FlopCounterMode
 
 from crest.config import ModelConfig, load_config
-from crest.engine.device import autocast, choose_device
+from crest.device import autocast, choose_device
 from crest.losses import CrestLoss
-from crest.models import build_model
+from crest.markdown import md_table
+from crest.models import ArraySide, create_model
 
 #: name: (grid side, attributes, classes, seen classes, config)
 SHAPES: dict[str, tuple[int, int, int, int, str]] = {
@@ -61,22 +63,13 @@ class BenchResult:
     profile: list[dict[str, Any]] | None = None
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
 def _median_time(fn: Callable[[], Any], device: torch.device, steps: int, warmup: int) -> float:
+    """Seconds per call of ``fn`` over ``steps`` calls after ``warmup`` (torch.utils.benchmark:
+    it synchronises CUDA around the timed calls; all of torch's threads are kept)."""
     for _ in range(warmup):
         fn()
-    _sync(device)
-    times = []
-    for _ in range(steps):
-        t0 = time.perf_counter()
-        fn()
-        _sync(device)
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+    timer = Timer(stmt="fn()", globals={"fn": fn}, num_threads=torch.get_num_threads())
+    return float(timer.timeit(steps).median)
 
 
 def matmul_peak(device: torch.device, precision: str, n: int = 2048, reps: int = 10) -> float:
@@ -118,12 +111,10 @@ def run_bench(
     mcfg: ModelConfig = cfg.model
     rng = np.random.default_rng(0)
     torch.manual_seed(0)
-    model = build_model(
-        mcfg,
-        2048,
-        rng.normal(size=(attributes, 300)),
-        np.abs(rng.normal(size=(classes, attributes))),
+    shape_only = ArraySide(
+        2048, rng.normal(size=(attributes, 300)), np.abs(rng.normal(size=(classes, attributes)))
     )
+    model = create_model(mcfg, shape_only)
     model.to(dev)
     loss_fn = CrestLoss(cfg.loss, torch.arange(seen), torch.arange(seen, classes), mcfg.fusion).to(
         dev
@@ -135,7 +126,7 @@ def run_bench(
     def train_step(module: Callable[[torch.Tensor], Any] = net) -> None:
         with autocast(dev, precision):
             out = module(x)
-        loss, _ = loss_fn(out, y, 5, model)
+        loss, _ = loss_fn(out, y, 5)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -225,7 +216,8 @@ def profile_step(step: Callable[[], Any], device: torch.device, rows: int) -> li
         activities.append(ProfilerActivity.CUDA)
     with profile(activities=activities, record_shapes=True) as prof:
         step()
-        _sync(device)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
     events = prof.key_averages(group_by_input_shape=True)
     on_device = device.type == "cuda"
 
@@ -248,19 +240,23 @@ def profile_step(step: Callable[[], Any], device: torch.device, rows: int) -> li
 
 def profile_table(rows: list[dict[str, Any]]) -> str:
     """Markdown table of :func:`profile_step` rows."""
-    lines = ["| op | input shapes | calls | self ms | share |", "|---|---|---|---|---|"]
-    for r in rows:
-        shapes = r["input_shapes"].replace("|", "/")
-        lines.append(
-            f"| {r['op']} | {shapes} | {r['calls']} | {r['self_ms']:.1f} | {100 * r['share']:.1f}% |"
-        )
-    return "\n".join(lines)
+    cells = [
+        [
+            r["op"],
+            r["input_shapes"].replace("|", "/"),
+            r["calls"],
+            f"{r['self_ms']:.1f}",
+            f"{100 * r['share']:.1f}%",
+        ]
+        for r in rows
+    ]
+    return md_table(["op", "input shapes", "calls", "self ms", "share"], cells)
 
 
 def stream_rate(path: str | Path, batch: int = 64, limit: int = 2048) -> float:
     """Samples/s of reading feature maps from a benchmark file in training order (shuffled)."""
-    from crest.data.dataset import FeatureDataset, feature_loader
-    from crest.data.h5 import read_benchmark
+    from crest.data.schema.dataset import FeatureDataset, feature_loader
+    from crest.data.schema.hdf5 import read_benchmark
 
     bench = read_benchmark(path)
     rows = np.random.default_rng(0).permutation(bench.num_images)[:limit]

@@ -14,6 +14,7 @@ from typing import Any
 
 from crest.config import load_config
 from crest.engine.train import Trainer
+from crest.markdown import md_table
 
 #: CUB's xlsa17 sizes: trainval images trained on per epoch, test images scored per evaluation
 CUB_TRAIN_IMAGES = 7057
@@ -87,18 +88,25 @@ def time_epochs(
 
 
 def epochs_table(rows: list[EpochTiming]) -> str:
-    lines = [
-        "| data.cache | images trained / scored | cache fill s | epoch: train s | epoch: eval s "
-        f"| train samples/s | projected {FULL_RUN_EPOCHS}-epoch CUB run (min) |",
-        "|---|---|---|---|---|---|---|",
+    header = ["data.cache", "images trained / scored", "cache fill s", "epoch: train s"]
+    header += [
+        "epoch: eval s",
+        "train samples/s",
+        f"projected {FULL_RUN_EPOCHS}-epoch CUB run (min)",
     ]
-    for t in rows:
-        lines.append(
-            f"| {t.mode} | {t.train_images} / {t.eval_images} | {t.cache_seconds:.1f} | "
-            f"{t.train_seconds:.2f} | {t.eval_seconds:.2f} | {t.train_samples_per_s:.0f} | "
-            f"{t.projected_full_run_minutes:.1f} |"
-        )
-    return "\n".join(lines)
+    cells = [
+        [
+            t.mode,
+            f"{t.train_images} / {t.eval_images}",
+            f"{t.cache_seconds:.1f}",
+            f"{t.train_seconds:.2f}",
+            f"{t.eval_seconds:.2f}",
+            f"{t.train_samples_per_s:.0f}",
+            f"{t.projected_full_run_minutes:.1f}",
+        ]
+        for t in rows
+    ]
+    return md_table(header, cells)
 
 
 def to_dicts(rows: list[EpochTiming]) -> list[dict[str, Any]]:

@@ -1,16 +1,13 @@
-"""`crest train` and `crest eval`."""
+"""`crest train`: train CREST into a run folder, or resume one."""
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from crest.cli.output import add_overrides, table
+from crest.cli.output import add_overrides, print_metrics
 from crest.config import (
     Config,
     apply_overrides,
@@ -18,7 +15,6 @@ from crest.config import (
     load_config,
     validate_config,
 )
-from crest.engine.evaluate import evaluate_checkpoint
 from crest.engine.resume import folder_config
 from crest.engine.train import train
 from crest.errors import ConfigError
@@ -37,37 +33,6 @@ def register(sub: Any) -> None:
     p.add_argument("--deterministic", action="store_true", help="torch deterministic algorithms")
     p.add_argument("--help-config", action="store_true", help="list every config key and exit")
     p.set_defaults(func=cmd_train)
-
-    e = sub.add_parser("eval", help="evaluate a checkpoint on its benchmark's test split")
-    e.add_argument("checkpoint", type=Path)
-    e.add_argument("--gamma", type=float, help="calibration γ (default: the one the run selected)")
-    e.add_argument("--data", type=Path, help="benchmark file (default: the one the run trained on)")
-    e.add_argument("--json", action="store_true", help="print the metrics as JSON")
-    e.set_defaults(func=cmd_eval)
-
-
-def pct(v: float) -> str:
-    return f"{100 * v:.1f}"
-
-
-def print_metrics(metrics: dict[str, Any]) -> None:
-    print(
-        table(
-            [
-                [
-                    pct(metrics["czsl_acc"]),
-                    pct(metrics["gzsl_u"]),
-                    pct(metrics["gzsl_s"]),
-                    pct(metrics["gzsl_h"]),
-                    f"{metrics['gamma']:.3f}",
-                    metrics["selection"],
-                    str(metrics["epoch"]),
-                ]
-            ],
-            ["CZSL", "U", "S", "H", "γ", "selection", "epoch"],
-        )
-    )
-    print(f"selection: {metrics.get('selection_detail', metrics['selection'])}")
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -101,16 +66,3 @@ def resume_request(args: argparse.Namespace, overrides: list[str]) -> tuple[Conf
     cfg = apply_overrides(folder_config(args.out), overrides)
     validate_config(cfg, f"{args.out} with --set")
     return cfg, args.out
-
-
-def cmd_eval(args: argparse.Namespace) -> int:
-    metrics = evaluate_checkpoint(args.checkpoint, gamma=args.gamma, data=args.data)
-    if args.json:
-        print(
-            json.dumps(
-                {k: v for k, v in metrics.items() if not isinstance(v, np.ndarray)}, indent=2
-            )
-        )
-    else:
-        print_metrics(metrics)
-    return 0

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, default_collate
 
-from crest.data.h5 import open_h5
+from crest.data.schema.hdf5 import open_h5
 from crest.errors import DataError
 
 

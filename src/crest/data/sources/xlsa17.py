@@ -156,36 +156,6 @@ def load_xlsa17(folder: str | Path, name: str | None = None) -> Xlsa17ClassSide:
     )
 
 
-def attribute_names_for(
-    attributes_folder: str | Path, dataset: str, num_attributes: int
-) -> list[str]:
-    """Attribute names from an attributes folder (CUB attributes.txt, AWA2 predicates.txt, SUN attributes.mat)."""
-    folder = Path(attributes_folder)
-    candidates = [folder / "attributes.txt", folder / "predicates.txt"]
-    names: list[str] | None = None
-    for path in candidates:
-        if path.exists():
-            names = [
-                line.split(maxsplit=1)[1].strip()
-                for line in path.read_text().splitlines()
-                if line.strip()
-            ]
-            break
-    if names is None and (folder / "attributes.mat").exists():
-        names = _cell_strings(
-            folder / "attributes.mat", _loadmat(folder / "attributes.mat"), "attributes"
-        )
-    if names is None:
-        return [f"attribute_{i}" for i in range(num_attributes)]
-    if len(names) != num_attributes:
-        raise DataError(
-            folder,
-            "attribute names",
-            f"{len(names)} names for {num_attributes} attributes of {dataset}",
-        )
-    return names
-
-
 def attribute_vectors_file(attributes_folder: str | Path, dataset: str) -> Path:
     """The `<DATASET>_attribute.pkl` (or `.npy`) inside an attributes folder."""
     folder = Path(attributes_folder)

@@ -27,8 +27,8 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from crest.data.benchmark import Benchmark
-from crest.data.h5 import BenchmarkWriter
+from crest.data.schema.benchmark import Benchmark
+from crest.data.schema.writer import BenchmarkWriter
 
 log = logging.getLogger(__name__)
 
@@ -186,7 +186,7 @@ def default_design(spec: WorldSpec) -> WorldDesign:
 
 
 class Renderer:
-    """Draws feature maps for images of a design; all randomness comes from the spec's seed."""
+    """Draws feature maps for images of a design; all randomness comes from the WorldSpec's seed."""
 
     def __init__(self, design: WorldDesign, spec: WorldSpec) -> None:
         self.design, self.spec = design, spec

@@ -10,9 +10,10 @@ from pathlib import Path
 
 import numpy as np
 
-from crest.data.benchmark import Benchmark
-from crest.data.dataset import FeatureDataset
-from crest.data.h5 import BenchmarkWriter, read_benchmark
+from crest.data.schema.benchmark import Benchmark
+from crest.data.schema.dataset import FeatureDataset
+from crest.data.schema.hdf5 import read_benchmark
+from crest.data.schema.writer import BenchmarkWriter
 
 
 def remove_classes(path: str | Path, classes: list[int], out: str | Path, batch: int = 256) -> Path:

@@ -7,13 +7,13 @@ import json
 from dataclasses import asdict
 from pathlib import Path
 
-from crest.data.synthetic import WorldSpec, generate_default_world, write_world
-from crest.data.synthetic_like import like_design
+from crest.data.synthetic.generator import WorldSpec, generate_default_world, write_world
+from crest.data.synthetic.like import like_design
 from crest.paths import cache_dir, data_root
 
 
 def world_path(spec: WorldSpec, like: str | None = None) -> Path:
-    """The cache file of a world: the spec's hash in the name, so changed knobs never reuse a file."""
+    """The cache file of a world: the WorldSpec's hash in the name, so changed knobs never reuse a file."""
     key = json.dumps({"like": like, **asdict(spec)}, sort_keys=True)
     digest = hashlib.sha256(key.encode()).hexdigest()[:10]
     name = f"{(like or 'default').lower()}-seed{spec.seed}-{digest}.h5"

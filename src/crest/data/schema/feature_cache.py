@@ -23,8 +23,8 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from crest.data.dataset import FeatureDataset, check_finite, contiguous_runs, feature_loader
-from crest.data.h5 import open_h5
+from crest.data.schema.dataset import FeatureDataset, check_finite, contiguous_runs, feature_loader
+from crest.data.schema.hdf5 import open_h5
 from crest.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
@@ -106,7 +106,9 @@ class FeatureCache:
             self._fill(ds)
 
     def _fill(self, ds: object) -> None:
-        bar = tqdm(total=len(self.rows), desc="caching features", unit="img", leave=False)
+        bar = tqdm(
+            total=len(self.rows), desc="caching features", unit="img", leave=False, disable=None
+        )
         for a, b in contiguous_runs(self.rows):
             start = int(np.searchsorted(self.rows, a))
             for lo in range(a, b, FILL_CHUNK_ROWS):

@@ -14,9 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
-from crest.data.attribute_vectors import load_attribute_vectors
-from crest.data.synthetic import WorldDesign, WorldSpec
-from crest.data.xlsa17 import attribute_names_for, attribute_vectors_file, load_xlsa17
+from crest.data.sources.attribute_names import attribute_names_for
+from crest.data.sources.attribute_vectors import load_attribute_vectors
+from crest.data.sources.xlsa17 import attribute_vectors_file, load_xlsa17
+from crest.data.synthetic.generator import WorldDesign, WorldSpec
 from crest.errors import DataError
 
 

@@ -1,0 +1,75 @@
+"""Share a trained model without pickle: ``model.safetensors`` (the weights) and ``config.json``
+(the config, the data file, the selection and the classes it was trained on).
+
+The exported folder loads wherever a checkpoint does (:func:`crest.engine.checkpoint.load_model`,
+``crest.load``, ``crest predict``, ``crest eval``), and gives the same predictions.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from crest.errors import DataError
+from crest.run_folder import RunFolder
+from crest.version import package_version
+
+WEIGHTS = "model.safetensors"
+CONFIG = "config.json"
+#: checkpoint entries that an exported model keeps (the optimizer and the history stay behind)
+KEPT = ("config", "epoch", "phase", "selection_state", "seen_classes", "unseen_classes", "data")
+
+
+def is_export(path: str | Path) -> bool:
+    path = Path(path)
+    return path.is_dir() and (path / WEIGHTS).is_file() and (path / CONFIG).is_file()
+
+
+def export_state(state: dict[str, Any], out: str | Path) -> Path:
+    """Write ``state`` (a loaded checkpoint) as an exported folder, atomically (a temporary
+    folder beside ``out``, renamed)."""
+    out = Path(out)
+    if out.exists():
+        raise DataError(out, None, "already exists; choose a new folder to export into")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    try:
+        weights = {k: v.detach().cpu().contiguous() for k, v in state["model"].items()}
+        save_file(weights, str(tmp / WEIGHTS), metadata={"format": "pt"})
+        meta = {k: state[k] for k in KEPT if k in state}
+        meta["crest_version"] = package_version()
+        (tmp / CONFIG).write_text(json.dumps(meta, indent=2))
+        tmp.rename(out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out
+
+
+def load_export(folder: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """An exported folder as a checkpoint-like state: ``model`` (the weights) plus ``config.json``."""
+    folder = Path(folder)
+    try:
+        meta = json.loads((folder / CONFIG).read_text())
+        weights = load_file(str(folder / WEIGHTS), device=str(map_location))
+    except Exception as exc:  # OSError, JSON's ValueError, safetensors' own SafetensorError
+        raise DataError(folder, None, f"not a readable crest export: {exc}") from exc
+    if not isinstance(meta, dict) or "config" not in meta:
+        raise DataError(folder / CONFIG, "config", "missing; not a crest export")
+    return {**meta, "model": weights}
+
+
+def checkpoint_to_export(source: str | Path) -> Path:
+    """The checkpoint a run folder reports from, or ``source`` itself when it is a file."""
+    source = Path(source)
+    if source.is_dir():
+        run = RunFolder(source)
+        selection = run.read_metrics().get("selection", "final") if run.is_finished() else "final"
+        return run.reported_checkpoint(str(selection))
+    return source
