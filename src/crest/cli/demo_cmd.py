@@ -7,12 +7,13 @@ from pathlib import Path
 from typing import Any
 
 from crest.baseline import run_baseline
-from crest.cli.output import add_overrides, pct, print_summary, table
+from crest.cli.output import add_overrides, pct, print_summary, score_cells, table
 from crest.config import load_config
 from crest.data.schema.hdf5 import read_benchmark
 from crest.data.synthetic.worlds import default_world
 from crest.engine.train import train
 from crest.metrics import Key
+from crest.run_folder import RunFolder
 
 
 def register(sub: Any) -> None:
@@ -34,24 +35,19 @@ def cmd_demo(args: argparse.Namespace) -> int:
     base = run_baseline(path)
     print("\n== CREST, config 'synthetic' ==")
     m = train(load_config("synthetic", args.overrides), args.out)
-    print(f"\nrun folder: {args.out} (report.md, metrics.json, checkpoints/)\n")
+    names = f"{RunFolder.REPORT}, {RunFolder.METRICS}, {RunFolder.CHECKPOINTS}/"
+    print(f"\nrun folder: {args.out} ({names})\n")
     rows = [
         [
             "CREST",
-            pct(m[Key.CZSL]),
-            pct(m[Key.U]),
-            pct(m[Key.S]),
-            pct(m[Key.H]),
+            *score_cells(m),
             f"{m[Key.GAMMA]:.3f}",
             m[Key.SELECTION_DETAIL],
         ],
         *[
             [
                 f"  {name.upper()} alone (same model)",
-                pct(b[Key.CZSL]),
-                pct(b[Key.U]),
-                pct(b[Key.S]),
-                pct(b[Key.H]),
+                *score_cells(b),
                 f"{m[Key.GAMMA]:.3f}",
                 f"{name.upper()}'s own scores at the same epoch and γ",
             ]
@@ -59,10 +55,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         ],
         [
             "baseline",
-            pct(base.czsl_acc),
-            pct(base.gzsl_u),
-            pct(base.gzsl_s),
-            pct(base.gzsl_h),
+            *score_cells(base.to_dict()),
             f"{base.gamma:.3f}",
             f"closed form; γ: {base.gamma_selection}",
         ],

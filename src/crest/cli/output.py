@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from crest.metrics import Key
+from crest.metrics import Key, ZslScores
 
 
 def print_json(obj: Any) -> None:
@@ -68,15 +68,18 @@ def pct(v: float) -> str:
     return f"{100 * v:.1f}"
 
 
+def score_cells(metrics: dict[str, Any]) -> list[str]:
+    """CZSL, U, S, H of a metrics record, in %."""
+    z = ZslScores.of(metrics)
+    return [pct(z.czsl), pct(z.unseen), pct(z.seen), pct(z.harmonic)]
+
+
 def print_metrics(metrics: dict[str, Any]) -> None:
     print(
         table(
             [
                 [
-                    pct(metrics[Key.CZSL]),
-                    pct(metrics[Key.U]),
-                    pct(metrics[Key.S]),
-                    pct(metrics[Key.H]),
+                    *score_cells(metrics),
                     f"{metrics[Key.GAMMA]:.3f}",
                     metrics["selection"],
                     str(metrics["epoch"]),

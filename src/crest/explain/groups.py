@@ -33,7 +33,7 @@ def sweep_figure(path: Path, key: str, results: list[RunResult]) -> Path:
     ax.text(
         0.0,
         -0.2,
-        "mean ± std over seeds; how epochs and γ were chosen: see report.md",
+        f"mean ± std over seeds; how epochs and γ were chosen: see {RunFolder.REPORT}",
         transform=ax.transAxes,
         fontsize=7,
         color="gray",

@@ -44,14 +44,7 @@ def load_run(
         else run.reported_checkpoint(str(metrics.get("selection", "final")))
     )
     r = load_model(path, data=data)
+    history = run.read_history()
     return LoadedRun(
-        run.root,
-        cfg=r.cfg,
-        bench=r.bench,
-        data_path=r.data_path,
-        model=r.model,
-        state=r.state,
-        metrics=metrics,
-        history=run.read_history(),
-        device=r.device,
+        run.root, r.cfg, r.bench, r.data_path, r.model, r.state, metrics, history, r.device
     )

@@ -16,8 +16,22 @@ CORE_SPLITS = ("trainval", "test_seen", "test_unseen")
 VAL_SPLITS = ("train", "val")
 
 
+class ClassMatrix:
+    """Sizes of a class side with a (classes, attributes) matrix ``att``."""
+
+    att: np.ndarray
+
+    @property
+    def num_classes(self) -> int:
+        return int(self.att.shape[0])
+
+    @property
+    def num_attributes(self) -> int:
+        return int(self.att.shape[1])
+
+
 @dataclass
-class Benchmark:
+class Benchmark(ClassMatrix):
     """Everything about a benchmark except the per-image features, which stay on disk.
 
     ``att`` is the class attribute matrix as stored (C x A, rows L2-normalised);
@@ -40,14 +54,6 @@ class Benchmark:
     meta: dict[str, Any] = field(default_factory=dict)
 
     # ---- sizes -------------------------------------------------------------------------
-    @property
-    def num_classes(self) -> int:
-        return int(self.att.shape[0])
-
-    @property
-    def num_attributes(self) -> int:
-        return int(self.att.shape[1])
-
     @property
     def num_images(self) -> int:
         return int(self.labels.shape[0])

@@ -14,13 +14,14 @@ from pathlib import Path
 import numpy as np
 import scipy.io as sio
 
+from crest.data.schema.benchmark import ClassMatrix
 from crest.errors import DataError
 
 LOC_KEYS = ("trainval_loc", "test_seen_loc", "test_unseen_loc", "train_loc", "val_loc")
 
 
 @dataclass
-class Xlsa17ClassSide:
+class Xlsa17ClassSide(ClassMatrix):
     """One xlsa17 dataset's class side; every index here is 0-based."""
 
     name: str
@@ -34,14 +35,6 @@ class Xlsa17ClassSide:
     ]  # trainval, test_seen, test_unseen and, when known, train, val (original)
     labels: np.ndarray | None  # (N,) 0-based, from images.csv when present
     image_files: list[str] | None
-
-    @property
-    def num_classes(self) -> int:
-        return int(self.att.shape[0])
-
-    @property
-    def num_attributes(self) -> int:
-        return int(self.att.shape[1])
 
     def clean_val_locs(self) -> dict[str, np.ndarray] | None:
         """Train/val rows with `test_seen_loc` removed (the clean validation protocol), or None."""
