@@ -79,6 +79,12 @@ class ModelConfig:
         "TransZero++ starts its maps (a^A = 0 at step 0)",
         ("default", "zero"),
     )
+    shared_front: bool = doc(
+        False,
+        "true: VGT and AGT share the region and attribute embeddings (the paper); false "
+        "(default, chosen on validation classes): each direction has its own two Linear maps, "
+        "so neither shapes the embedding the other reads (docs/method.md §8.6)",
+    )
     fusion: str = doc("average", "evidence fusion of the two branches", ("average", "dempster"))
     use_vgt: bool = doc(True, "visual grounding branch (Table 2: w/o VGT sets false)")
     use_agt: bool = doc(True, "attribute grounding branch (Table 2: w/o AGT sets false)")

@@ -1,4 +1,4 @@
-"""`crest predict CHECKPOINT`: ranked classes, uncertainty and supporting attributes for new inputs."""
+"""`crest predict CHECKPOINT` (a .pt file or a `crest export` folder): ranked classes, uncertainty and supporting attributes for new inputs."""
 
 from __future__ import annotations
 

@@ -33,6 +33,8 @@ def deviations(cfg: dict[str, Any]) -> list[str]:
         out.append("L_EDL over all classes in play")
     if m.get("center_attribute_vectors"):
         out.append("attribute word vectors centred before L2 normalisation")
+    if both and m.get("shared_front", True) is False:
+        out.append("each direction has its own region and attribute embeddings")
     if m.get("agt_init") == "zero":
         out.append("AGT's W_4 starts at zero")
     return out

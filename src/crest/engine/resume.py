@@ -20,6 +20,7 @@ LEGACY = {
     ("loss", "branch_supervision"): 0.0,
     ("train", "select_mu"): False,
     ("model", "center_attribute_vectors"): False,
+    ("model", "shared_front"): True,
 }
 
 

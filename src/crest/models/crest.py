@@ -63,6 +63,7 @@ class AttributeSide(NamedTuple):
     vgt_projection: torch.Tensor | None  # W_Vᵀ v_i (A, d)
     bias_vgt: torch.Tensor | None  # geometry logit biases (R, R)
     bias_agt: torch.Tensor | None
+    attributes_agt: torch.Tensor  # AGT's embedded attributes (``attributes`` with a shared front)
 
 
 def concat_outputs(pieces: list[CrestOutput]) -> CrestOutput:
@@ -110,6 +111,11 @@ class CrestModel(nn.Module):
         )
         self.region_embed = nn.Linear(feature_dim, cfg.d)
         self.attribute_embed = nn.Linear(word_dim, cfg.d)
+        # model.shared_front=false: AGT gets its own front, so that neither direction shapes the
+        # embedding the other one reads (docs/method.md §8)
+        own_front = not cfg.shared_front and cfg.use_vgt and cfg.use_agt
+        self.region_embed_agt = nn.Linear(feature_dim, cfg.d) if own_front else None
+        self.attribute_embed_agt = nn.Linear(word_dim, cfg.d) if own_front else None
         geometry = cfg.encoder == "geometry"
         self.vgt = (
             VisualGrounding(cfg.d, cfg.d_ff, cfg.dropout, word_dim, cfg.attribute_self_attention)
@@ -173,9 +179,12 @@ class CrestModel(nn.Module):
         if self.vgt is not None:
             queries, projected = self.vgt.attribute_side(attributes, self.attribute_vectors)
             bias_vgt = self.geometry_vgt(h, w) if self.geometry_vgt is not None else None
+        attributes_agt = attributes
         if self.agt is not None:
             bias_agt = self.geometry_agt(h, w) if self.geometry_agt is not None else None
-        return AttributeSide(attributes, queries, projected, bias_vgt, bias_agt)
+            if self.attribute_embed_agt is not None:
+                attributes_agt = self.attribute_embed_agt(self.attribute_vectors)
+        return AttributeSide(attributes, queries, projected, bias_vgt, bias_agt, attributes_agt)
 
     def _forward(
         self,
@@ -195,7 +204,12 @@ class CrestModel(nn.Module):
                 regions, side.vgt_queries, side.vgt_projection, side.bias_vgt, return_attention
             )
         if self.agt is not None:
-            a_a_raw, relevance = self.agt(regions, side.attributes, side.bias_agt)
+            regions_agt = (
+                regions
+                if self.region_embed_agt is None
+                else embed_regions(feature_map, self.region_embed_agt)
+            )
+            a_a_raw, relevance = self.agt(regions_agt, side.attributes_agt, side.bias_agt)
             a_a = a_a_raw
             if self.bank is not None:
                 a_a, query = self.bank(a_a_raw)
