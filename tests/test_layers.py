@@ -124,3 +124,13 @@ def test_no_data_module_over_400_lines() -> None:
         if (n := len(p.read_text().splitlines())) > 400
     }
     assert not long, long
+
+
+def test_the_cli_entry_imports_no_torch_before_its_run_folder_check() -> None:
+    # `crest train --out BUSY` must fail at once: the lock check runs before the heavy imports
+    import subprocess
+    import sys
+
+    code = "import sys, crest.cli; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

@@ -169,3 +169,27 @@ def test_written_out_attention_equals_the_fused_kernel(shared_query):
     written = attend(q, k, v, bias, 1e-9, True, 3)
     assert written.shape == fused.shape == (3, 7, 16)
     torch.testing.assert_close(written, fused, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("shared", [True, False])
+def test_each_direction_reads_its_own_front_unless_shared(shared: bool) -> None:
+    model = _model(shared_front=shared).train()
+    out = model(torch.rand(3, 8, 4, 4))
+    assert out.logits_agt is not None
+    out.logits_agt.sum().backward()  # a loss on AGT's scores alone
+    vgt_front = model.region_embed.weight.grad
+    if shared:
+        assert model.region_embed_agt is None and model.attribute_embed_agt is None
+        assert vgt_front is not None and vgt_front.abs().sum() > 0
+    else:
+        # AGT's gradient reaches its own embeddings and never the ones VGT reads
+        assert model.region_embed_agt is not None and model.attribute_embed_agt is not None
+        assert vgt_front is None or vgt_front.abs().sum() == 0
+        assert model.region_embed_agt.weight.grad.abs().sum() > 0
+        assert model.attribute_embed_agt.weight.grad.abs().sum() > 0
+
+
+def test_a_one_branch_model_has_one_front() -> None:
+    for kw in ({"use_agt": False}, {"use_vgt": False}):
+        model = _model(shared_front=False, **kw)
+        assert model.region_embed_agt is None and model.attribute_embed_agt is None

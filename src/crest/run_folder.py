@@ -6,13 +6,15 @@ import json
 import platform
 import subprocess
 from pathlib import Path
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from crest.atomic import write_text_atomic
 from crest.config import Config, dump_config
 from crest.version import package_version
+
+if TYPE_CHECKING:  # torch is imported where it is used: `crest train` checks its run folder's
+    # lock (crest.run_lock → here) before any heavy import, to fail at once on a busy folder
+    import torch
 
 
 def git_commit() -> str | None:
@@ -30,6 +32,8 @@ def git_commit() -> str | None:
 
 
 def environment(device: torch.device) -> dict[str, Any]:
+    import torch
+
     return {
         "crest_version": package_version(),
         "git_commit": git_commit(),
