@@ -485,27 +485,36 @@ def test_nan_features_in_a_loader_worker_stay_a_clear_error(tiny_world, tmp_path
     path = _copy(tiny_world, tmp_path / "b.h5")
     (trainval,) = _locs(path, "trainval_loc")
     _poison(path, int(trainval[2]))
-    res = crest("train", *sets(path, "data.num_workers=1"), "--out", str(tmp_path / "run"))
+    # streamed (data.cache=stream): the default would read the rows into memory, with no worker
+    worker = sets(path, "data.num_workers=1", "data.cache=stream")
+    res = crest("train", *worker, "--out", str(tmp_path / "run"))
     assert res.returncode == 2 and "Traceback" not in res.stderr
     assert f"field 'feature_map': row {int(trainval[2])} holds NaN/inf" in res.stderr
 
 
-def test_nan_in_test_features_stops_eval(tiny_world, tmp_path):
+def _trained_and_a_copy(world: Path, tmp_path: Path) -> tuple[Path, Path]:
+    """A run trained on ``world`` and a copy of ``world`` to damage before `crest eval --data`."""
     run = tmp_path / "run"
-    assert crest_cli_train(tiny_world, run)
-    path = _copy(tiny_world, tmp_path / "b.h5")
-    (unseen,) = _locs(path, "test_unseen_loc")
-    _poison(path, int(unseen[0]))
+    assert crest_cli_train(world, run)
+    return run, _copy(world, tmp_path / "b.h5")
+
+
+def _eval_on(run: Path, path: Path) -> subprocess.CompletedProcess:
     res = crest("eval", str(run / "checkpoints" / "last.pt"), "--data", str(path))
     assert res.returncode == 2 and "Traceback" not in res.stderr
+    return res
+
+
+def test_nan_in_test_features_stops_eval(tiny_world, tmp_path):
+    run, path = _trained_and_a_copy(tiny_world, tmp_path)
+    (unseen,) = _locs(path, "test_unseen_loc")
+    _poison(path, int(unseen[0]))
+    res = _eval_on(run, path)
     assert f"field 'feature_map': row {int(unseen[0])} holds NaN/inf" in res.stderr
 
 
 def test_eval_on_a_file_with_empty_test_unseen_is_a_clear_error(tiny_world, tmp_path):
-    run = tmp_path / "run"
-    assert crest_cli_train(tiny_world, run)
-    path = _copy(tiny_world, tmp_path / "b.h5")
+    run, path = _trained_and_a_copy(tiny_world, tmp_path)
     _edit(path, "test_unseen_loc", np.zeros(0, dtype=np.int64))
-    res = crest("eval", str(run / "checkpoints" / "last.pt"), "--data", str(path))
-    assert res.returncode == 2 and "Traceback" not in res.stderr
+    res = _eval_on(run, path)
     assert "field 'test_unseen_loc': is empty" in res.stderr

@@ -165,10 +165,17 @@ class Trainer:
             self.folder.prepare(cfg, self.device)
         D.barrier(self.dist)
         selection = cfg.train.selection
-        self.cache = self._feature_cache(selection)
+        # the validation phase runs only if validation has not chosen yet (a resumed run may be
+        # past it); its task is drawn once, and the cache holds only the rows still to be read
+        val = (
+            self.val_task()
+            if selection == "val" and "val_epoch" not in self.selection_state
+            else None
+        )
+        self.cache = self._feature_cache([self.final_task(), *([val] if val is not None else [])])
         if selection == "val":
-            if "val_epoch" not in self.selection_state:
-                self.train_phase(self.val_task(), cfg.train.epochs)
+            if val is not None:
+                self.train_phase(val, cfg.train.epochs)
                 choice = choose_val_setting(self.history, cfg.model.mu)
                 self.selection_state = {
                     "val_epoch": choice.epoch,
@@ -207,9 +214,8 @@ class Trainer:
             D.cleanup(self.dist)
         return metrics
 
-    def _feature_cache(self, selection: str) -> FeatureCache | None:
-        """Every row a phase reads, read once (``data.cache``), or None to stream them."""
-        tasks = [self.final_task()] + ([self.val_task()] if selection == "val" else [])
+    def _feature_cache(self, tasks: list[Task]) -> FeatureCache | None:
+        """Every row the ``tasks`` read, read once (``data.cache``), or None to stream them."""
         rows = np.unique(
             np.concatenate([np.r_[t.train_rows, t.eval_seen, t.eval_unseen] for t in tasks])
         )
@@ -313,6 +319,7 @@ class Trainer:
             self.device,
             cache=self.cache,
             num_workers=cfg.data.num_workers,
+            persistent=True,
         )
         return reader, sampler
 

@@ -158,6 +158,7 @@ class RowBatches:
         device: torch.device,
         cache: FeatureCache | None = None,
         num_workers: int = 0,
+        persistent: bool = False,
     ) -> None:
         self.rows = np.asarray(rows, dtype=np.int64)
         self.batches = batches
@@ -172,7 +173,8 @@ class RowBatches:
                 batch_sampler=batches,
                 num_workers=num_workers,
                 pin_memory=device.type == "cuda",
-                persistent_workers=num_workers > 0,
+                # workers kept between epochs by training; one evaluation pass needs no keeping
+                persistent_workers=persistent and num_workers > 0,
             )
 
     def __len__(self) -> int:
