@@ -27,6 +27,7 @@ from crest.config import load_config
 from crest.data.synthetic.generator import WorldSpec
 from crest.data.synthetic.worlds import build_world, default_world
 from crest.experiments import RunResult, ablate, summary_table
+from crest.metrics import Key
 
 ROWS = ["full", "no_agt", "no_vgt"]
 #: the heading of the hand-written part of the result file, kept when the tables are rewritten
@@ -67,6 +68,16 @@ def _ms(values: list[float]) -> str:
     return f"{statistics.fmean(values):.3f} ± {sd:.3f}"
 
 
+def _vacuity_auroc(metrics: dict[str, Any], what: str) -> float:
+    """AUROC of the fused vacuity; runs of earlier releases stored it as auroc_error/_unseen."""
+    new = Key.AUROC_ERROR_VACUITY if what == "error" else Key.AUROC_UNSEEN_VACUITY
+    return float(metrics[new] if new in metrics else metrics[f"auroc_{what}"])
+
+
+def _softmax_auroc(metrics: dict[str, Any]) -> float:
+    return float(metrics.get(Key.AUROC_ERROR_SOFTMAX, metrics.get("auroc_error_confidence")))
+
+
 def uncertainty_table(results: list[RunResult]) -> str:
     """Per row: mean fused u (test, final phase) at epoch 3 and at the last epoch, the AUROCs,
     ECE of the decision probability and AURC, mean ± std over seeds."""
@@ -83,19 +94,21 @@ def uncertainty_table(results: list[RunResult]) -> str:
         u3, ul = [], []
         for r in group:
             final = [e for e in history(r.folder) if e["phase"] == "final" and "czsl_acc" in e]
-            mean_u = [(e["uncertainty_seen"] + e["uncertainty_unseen"]) / 2 for e in final]
+            mean_u = [
+                (Key.read(e, Key.VACUITY_SEEN) + Key.read(e, Key.VACUITY_UNSEEN)) / 2 for e in final
+            ]
             if len(mean_u) >= 3:
                 u3.append(mean_u[2])
             ul.append(mean_u[-1])
         cells = [
             _ms(u3),
             _ms(ul),
-            _ms([r.metrics["auroc_error"] for r in group]),
-            _ms([r.metrics["auroc_unseen"] for r in group]),
-            _ms([100 * r.metrics["ece"] for r in group]),
+            _ms([_vacuity_auroc(r.metrics, "error") for r in group]),
+            _ms([_vacuity_auroc(r.metrics, "unseen") for r in group]),
+            _ms([100 * r.metrics.get(Key.ECE_SOFTMAX, r.metrics["ece"]) for r in group]),
             _ms([100 * r.metrics["aurc"] for r in group]),
-            _ms([r.metrics["auroc_error_confidence"] for r in group]),
-            _ms([r.metrics["auroc_unseen_seen_only_u"] for r in group]),
+            _ms([_softmax_auroc(r.metrics) for r in group]),
+            _ms([r.metrics.get("auroc_unseen_seen_only_u", float("nan")) for r in group]),
         ]
         lines.append(f"| {row} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"

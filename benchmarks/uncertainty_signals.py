@@ -94,7 +94,7 @@ def signals_of_run(run: Path) -> dict[str, tuple[float, float]]:
         "s": s,
         "sg": sg,
         "p": p,
-        "u": np.concatenate([x.uncertainty for x in outs]),
+        "u": np.concatenate([x.vacuity for x in outs]),
         "vgt": np.concatenate([x.branch_logits["vgt"] for x in outs])[:, play],
         "agt": np.concatenate([x.branch_logits["agt"] for x in outs])[:, play],
     }

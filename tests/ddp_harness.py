@@ -43,8 +43,8 @@ def main() -> None:
             "gzsl_s",
             "gzsl_h",
             "ausuc",
-            "uncertainty_seen",
-            "uncertainty_unseen",
+            "vacuity_seen",
+            "vacuity_unseen",
         )
         result.write_text(
             json.dumps(

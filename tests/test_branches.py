@@ -26,11 +26,11 @@ def _outputs(rng: np.random.Generator, labels: np.ndarray) -> Outputs:
     return Outputs(
         logits=fused,
         labels=labels,
-        uncertainty=rng.random(n),
+        vacuity=rng.random(n),
         rows=np.arange(n),
         alpha=np.ones((n, 5)),
         branch_logits={"vgt": vgt, "agt": agt},
-        branch_uncertainty={"vgt": rng.random(n), "agt": rng.random(n)},
+        branch_vacuity={"vgt": rng.random(n), "agt": rng.random(n)},
     )
 
 
@@ -49,10 +49,10 @@ def test_branch_metrics_score_each_direction_alone(outs):
     )
     assert m["vgt"]["best_gamma_h"] == pytest.approx(vgt_curve.best_harmonic)
     assert m["vgt"]["czsl_acc"] > m["agt"]["czsl_acc"]  # the stronger direction is visible
-    assert m["agt"]["uncertainty"] == pytest.approx(
-        np.concatenate([s.branch_uncertainty["agt"], u.branch_uncertainty["agt"]]).mean()
+    assert m["agt"]["vacuity"] == pytest.approx(
+        np.concatenate([s.branch_vacuity["agt"], u.branch_vacuity["agt"]]).mean()
     )
-    one_branch = Outputs(s.logits, s.labels, s.uncertainty, s.rows, s.alpha)
+    one_branch = Outputs(s.logits, s.labels, s.vacuity, s.rows, s.alpha)
     assert branch_metrics(one_branch, one_branch, SEEN, UNSEEN, 0.0) == {}
 
 
@@ -137,9 +137,9 @@ def _fake_output(batch: int, classes: int, requires_grad: bool = True) -> CrestO
         alpha_vgt=av,
         alpha_agt=aa,
         alpha=(av + aa) / 2,
-        uncertainty=torch.zeros(batch),
-        uncertainty_vgt=none,
-        uncertainty_agt=none,
+        vacuity=torch.zeros(batch),
+        vacuity_vgt=none,
+        vacuity_agt=none,
         conflict=none,
         class_matrix=torch.eye(classes, 2),
     )
@@ -179,8 +179,8 @@ def test_branch_table_lists_fused_and_both_directions(outs):
         "gzsl_s": 0.6,
         "gzsl_h": 0.65,
         "best_gamma_h": 0.66,
-        "uncertainty_seen": 0.2,
-        "uncertainty_unseen": 0.4,
+        "vacuity_seen": 0.2,
+        "vacuity_unseen": 0.4,
         "branches": branch_metrics(s, u, SEEN, UNSEEN, 0.0),
     }
     table = branch_table(metrics)

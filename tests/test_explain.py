@@ -80,7 +80,10 @@ def test_explain_writes_figures_numbers_and_report(trained_run):
         "gamma_curve",
         "reliability",
         "accuracy_coverage",
-        "uncertainty_density",
+        "vacuity_density",
+        "reliability_p_unseen",
+        "p_unseen",
+        "risk_coverage",
         "tsne",
         "branch_curves",
     }
@@ -99,7 +102,10 @@ def test_explain_writes_figures_numbers_and_report(trained_run):
     assert re.search(r"localization: VGT [\d.]+%\s+uniform reference", res.stdout)
     assert 0 <= metrics["ece"] <= 1 and 0 <= metrics["auroc_unseen"] <= 1
     assert 0 <= metrics["auroc_error"] <= 1 and 0 <= metrics["aurc"] <= 1
-    assert "AUROC of fused uncertainty, wrong vs. right GZSL decisions" in report
+    assert 0 <= metrics["ece_p_unseen"] <= 1 and 0 <= metrics["auroc_unseen_vacuity"] <= 1
+    assert "confidence: AUROC, wrong vs. right GZSL decisions" in report
+    assert "p_unseen: AUROC, unseen vs. seen test images" in report
+    assert "uncertainty" not in metrics and "uncertainty_seen" not in metrics
 
 
 def test_ablate_table_and_resume(trained_run, tmp_path):

@@ -74,7 +74,7 @@ def test_export_loads_like_the_checkpoint_and_predicts_the_same(trained, tmp_pat
     from_export = crest.load(out, device="cpu").predict(x)
     assert np.array_equal(from_checkpoint.scores, from_export.scores)
     assert np.array_equal(from_checkpoint.top, from_export.top)
-    assert np.array_equal(from_checkpoint.uncertainty, from_export.uncertainty)
+    assert np.array_equal(from_checkpoint.vacuity, from_export.vacuity)
     state = load_checkpoint(out)
     assert state["epoch"] == 2 and "optimizer" not in state
     assert all(isinstance(v, torch.Tensor) for v in state["model"].values())

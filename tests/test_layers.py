@@ -25,6 +25,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "crest.evidential",
             "crest.calibration",
             "crest.metrics",
+            "crest.opinion",
             "crest.class_files",
             "crest.features",
             "crest.run_folder",

@@ -122,7 +122,7 @@ def test_forward_backward_every_switch(row, encoder, fusion):
     assert ("vicl" in terms) == (model_kw.get("use_vgt", True) and loss_kw.get("use_vicl", True))
     assert ("edl" in terms) == loss_kw.get("use_edl", True)
     assert ("digs" in terms) == (model_kw.get("use_agt", True) and loss_kw.get("use_digs", True))
-    assert out.alpha.shape == (6, 7) and out.uncertainty.shape == (6,)
+    assert out.alpha.shape == (6, 7) and out.vacuity.shape == (6,)
     assert out.attention is None  # training keeps no attribute→region map
 
 

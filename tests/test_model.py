@@ -30,7 +30,7 @@ def test_outputs_are_consistent():
     torch.testing.assert_close(out.logits_vgt, out.scores_vgt @ model.class_matrix.t())
     # average fusion: fused alpha is the evidence average
     torch.testing.assert_close(out.alpha, (out.alpha_vgt + out.alpha_agt) / 2)
-    assert (out.uncertainty > 0).all() and (out.uncertainty <= 1).all()
+    assert (out.vacuity > 0).all() and (out.vacuity <= 1).all()
     assert out.conflict is not None and (out.conflict >= 0).all()
 
 
@@ -102,7 +102,7 @@ def test_attention_map_is_optional_and_changes_nothing_else():
     fused = model(x)  # VGT through scaled_dot_product_attention, no map kept
     explicit = model(x, return_attention=True)
     assert fused.attention is None and explicit.attention is not None
-    for name in ("logits", "alpha", "uncertainty", "scores_vgt", "conflict"):
+    for name in ("logits", "alpha", "vacuity", "scores_vgt", "conflict"):
         torch.testing.assert_close(getattr(fused, name), getattr(explicit, name))
 
 
@@ -112,7 +112,7 @@ def test_inference_in_pieces_gives_the_whole_batch_result(chunk):
     x = torch.rand(7, 8, 3, 3)  # 7 is not a multiple of any piece size
     with torch.no_grad():
         a, b = whole(x, return_attention=True), pieces(x, return_attention=True)
-    for name in ("logits", "alpha", "uncertainty", "attention", "conflict", "bank_query"):
+    for name in ("logits", "alpha", "vacuity", "attention", "conflict", "bank_query"):
         torch.testing.assert_close(getattr(a, name), getattr(b, name), rtol=1e-5, atol=1e-6)
     # with autograd the batch is never split: a training step sees one graph
     calls = []

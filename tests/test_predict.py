@@ -101,7 +101,10 @@ def test_removed_classes_are_recognised_from_a_class_file(held_out, tmp_path):
     ]
     accuracy, chance = float(np.mean(per_class)), 1.0 / (full.num_classes)
     assert accuracy > 5 * chance, f"accuracy {accuracy:.2f} vs chance {chance:.2f}"
-    assert all("uncertainty" in r and len(r["top_attributes"]) == 5 for r in records)
+    assert all(len(r["top_attributes"]) == 5 for r in records)
+    for r in records:  # the three answers, each in its range
+        assert 0 <= r["confidence"] <= 1 and 0 <= r["p_unseen"] <= 1 and 0 < r["vacuity"] <= 1
+        assert "uncertainty" not in r
     assert (tmp_path / "p.csv").read_text().startswith("input,rank,class,score")
 
     # the same predictions as evaluating with the classes present (as unseen) in the class matrix

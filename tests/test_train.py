@@ -65,8 +65,8 @@ def test_train_writes_a_complete_run_folder(train_world, tmp_path):
             "gzsl_u",
             "gzsl_s",
             "gzsl_h",
-            "uncertainty_seen",
-            "uncertainty_unseen",
+            "vacuity_seen",
+            "vacuity_unseen",
         } <= set(e)
     env = json.loads((run / "env.json").read_text())
     assert {"crest_version", "git_commit", "torch_version", "device"} <= set(env)
@@ -142,10 +142,16 @@ def test_val_selection_chooses_on_validation_then_retrains(train_world, tmp_path
     assert saved["model"]["mu"] == 0.3  # training μ as in the validation phase
     # each direction is scored alone at every evaluation, and the report shows it
     assert set(metrics["branches"]) == {"vgt", "agt"}
-    for key in ("auroc_error", "auroc_unseen", "aurc", "ece", "ece_dirichlet"):
+    for key in ("auroc_error", "auroc_unseen", "aurc", "ece", "ece_p_unseen", "ece_dirichlet"):
         assert key in metrics
+    # the reported opinion was fitted on the validation classes, and the run says so
+    opinion = chosen["opinion"]
+    assert opinion["source"] == "validation" and opinion["temperature"] > 0
+    assert len(opinion["val_confidence"]) == len(opinion["val_correct"]) > 0
+    assert "fitted on the validation classes" in metrics["opinion"]
     report = (run / "report.md").read_text()
-    assert "VGT alone (s^V)" in report and "AUROC of fused u, wrong vs. right" in report
+    assert "VGT alone (s^V)" in report and "confidence: AUROC, wrong vs. right" in report
+    assert "T and b fitted on the validation classes" in report  # listed as a departure
     best_val = torch.load(run / "checkpoints" / "best_val.pt", weights_only=True)
     assert best_val["epoch"] == chosen["val_epoch"]  # the epoch validation chose
 

@@ -102,3 +102,19 @@ def risk_coverage_area(uncertainty: np.ndarray, correct: np.ndarray) -> float:
     order = np.argsort(uncertainty, kind="mergesort")
     risk = np.cumsum(group_err[inverse[order]]) / np.arange(1, n + 1)
     return float(risk.mean())
+
+
+def risk_coverage_curve(
+    confidence: np.ndarray, correct: np.ndarray, points: int = 100
+) -> tuple[np.ndarray, np.ndarray]:
+    """(coverage, risk): the error rate of the decisions kept when only the most confident
+    fraction is accepted, at up to ``points`` coverage levels (for the risk–coverage figure)."""
+    confidence = np.asarray(confidence, dtype=np.float64)
+    wrong = 1.0 - np.asarray(correct, dtype=np.float64)
+    n = len(confidence)
+    if n == 0:
+        return np.zeros(0), np.zeros(0)
+    order = np.argsort(-confidence, kind="mergesort")
+    risk = np.cumsum(wrong[order]) / np.arange(1, n + 1)
+    kept = np.unique(np.clip(np.round(np.linspace(1, n, min(points, n))).astype(int), 1, n))
+    return kept / n, risk[kept - 1]

@@ -182,6 +182,20 @@ class EvalConfig:
         2.0, "γ, calibration added to unseen-class scores (Eq. 18) for selection final"
     )
     batch_size: int = doc(256, "evaluation batch size")
+    opinion: str = doc(
+        "validation",
+        "the reported opinion (confidence, p_unseen; not in the paper, docs/method.md §6): "
+        "validation = T and level b fitted on the validation classes under selection val "
+        "(fixed values otherwise); fixed = T 1 and no level always",
+        choices=("validation", "fixed"),
+    )
+    error_model: bool = doc(
+        False,
+        "under opinion=validation, also fit a logistic model of right/wrong over the signals of "
+        "docs/method.md §6.2 and report it as confidence where it ranks errors better on "
+        "validation (cross-validated); off by default: it did not carry over from the "
+        "validation-phase model to the trainval model (§6.2)",
+    )
 
 
 @dataclass

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -27,18 +28,39 @@ class Key:
     BEST_GAMMA = "best_gamma"
     BEST_H = "best_gamma_h"
     AUSUC = "ausuc"
-    U_SEEN = "uncertainty_seen"
-    U_UNSEEN = "uncertainty_unseen"
-    AUROC_ERROR = "auroc_error"
-    AUROC_UNSEEN = "auroc_unseen"
-    AUROC_ERROR_CONFIDENCE = "auroc_error_confidence"
-    AUROC_UNSEEN_SEEN_ONLY_U = "auroc_unseen_seen_only_u"
-    ECE = "ece"
-    ECE_DIRICHLET = "ece_dirichlet"
-    AURC = "aurc"
+    VACUITY_SEEN = "vacuity_seen"  # mean paper's u = K/S on seen / unseen images
+    VACUITY_UNSEEN = "vacuity_unseen"
+    # the reported opinion (crest.opinion, docs/method.md §6)
+    AUROC_ERROR = "auroc_error"  # of 1 − confidence, wrong vs right decisions
+    AUROC_UNSEEN = "auroc_unseen"  # of p_unseen, unseen vs seen images
+    ECE = "ece"  # of confidence
+    ECE_P_UNSEEN = "ece_p_unseen"  # of p_unseen as the probability that the image is unseen
+    CONFIDENCE = "confidence"  # mean confidence
+    P_UNSEEN_SEEN = "p_unseen_seen"  # mean p_unseen on seen / unseen images
+    P_UNSEEN_UNSEEN = "p_unseen_unseen"
+    AURC = "aurc"  # risk–coverage area, decisions ranked by confidence
     COVERAGE_AUC = "coverage_auc"
-    CONFIDENCE = "confidence"
+    # references: the paper's vacuity and the plain softmax decision probability
+    AUROC_ERROR_VACUITY = "auroc_error_vacuity"
+    AUROC_UNSEEN_VACUITY = "auroc_unseen_vacuity"
+    AUROC_ERROR_SOFTMAX = "auroc_error_softmax"
+    ECE_SOFTMAX = "ece_softmax"
+    ECE_DIRICHLET = "ece_dirichlet"
+    OPINION = "opinion"  # how the reported opinion was set (OpinionSettings.describe)
     SELECTION_DETAIL = "selection_detail"
+
+    #: names of earlier releases, still read from old metrics files and checkpoints
+    LEGACY: ClassVar[dict[str, str]] = {
+        VACUITY_SEEN: "uncertainty_seen",
+        VACUITY_UNSEEN: "uncertainty_unseen",
+    }
+
+    @classmethod
+    def read(cls, record: dict[str, Any], key: str, default: Any = None) -> Any:
+        """``record[key]``, or its name of an earlier release, or ``default``."""
+        if key in record:
+            return record[key]
+        return record.get(cls.LEGACY.get(key, key), default)
 
 
 @dataclass(frozen=True)

@@ -3,13 +3,19 @@
     >>> import crest
     >>> model = crest.load("runs/cub/checkpoints/last.pt")                    # doctest: +SKIP
     >>> result = model.predict(features, classes=crest.read_class_file("new.csv", model.attribute_names))
-    >>> result.top_names[0], result.uncertainty[0]                            # doctest: +SKIP
+    >>> result.top_names[0], result.confidence[0], result.p_unseen[0]         # doctest: +SKIP
 
-New classes are treated as unseen (they get the calibration γ), as in GZSL evaluation.
+New classes are treated as unseen (they get the calibration γ), as in GZSL evaluation. Each input
+gets three numbers (docs/method.md §6): ``confidence``, the probability that the decision is right;
+``p_unseen``, the belief that the input shows a class not seen in training (unseen or new); and
+``vacuity``, the paper's u = K/S (lack of evidence). ``max_risk`` abstains on the inputs whose
+confidence falls below a threshold chosen on the validation classes.
 """
 
 from __future__ import annotations
 
+import math
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,30 +26,56 @@ import torch
 from crest.class_files import ClassTable
 from crest.config import Config
 from crest.data.schema.benchmark import Benchmark
-from crest.engine.checkpoint import load_model, selected_gamma
+from crest.engine.checkpoint import load_model, selected_gamma, selected_opinion
 from crest.engine.runner import in_memory, run_model
 from crest.errors import DataError
 from crest.models import CrestModel, CrestOutput
+from crest.opinion import OpinionSettings, abstention_threshold, report
 
 
 @dataclass
 class Prediction:
-    """Top-k classes per input, with fused scores, uncertainty and the attributes behind the top class."""
+    """Top-k classes per input, with fused scores, the reported opinion and the attributes
+    behind the top class."""
 
     class_names: list[str]  # every class in play, in score-column order
     unseen: np.ndarray  # (C',) bool: which columns got γ
     scores: np.ndarray  # (N, C') calibrated fused scores
     top: np.ndarray  # (N, k) column indices, best first
-    uncertainty: np.ndarray  # (N,) fused u = K/S over the classes in play
+    confidence: np.ndarray  # (N,) probability that the top class is right
+    p_unseen: np.ndarray  # (N,) belief that the input shows an unseen or new class
+    vacuity: np.ndarray  # (N,) the paper's fused u = K/S over the classes in play
     top_attributes: list[
         list[tuple[str, float]]
     ]  # per input: (attribute, contribution) for the top class
     gamma: float
+    # --max-risk: which inputs are answered, the confidence threshold and how it was chosen
+    accepted: np.ndarray | None = None
+    threshold: float | None = None
+    threshold_source: str = ""
     extras: dict[str, Any] = field(default_factory=dict)
 
     @property
     def top_names(self) -> list[list[str]]:
         return [[self.class_names[j] for j in row] for row in self.top]
+
+    @property
+    def uncertainty(self) -> np.ndarray:
+        """Deprecated: the paper's vacuity, now ``vacuity`` (see ``confidence`` and ``p_unseen``)."""
+        warnings.warn(
+            "Prediction.uncertainty is the paper's vacuity u = K/S and is deprecated: use "
+            "`vacuity`, or `confidence` (is the decision right?) and `p_unseen` (is the class new?)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return self.vacuity
+
+    @property
+    def coverage(self) -> float:
+        """Fraction of inputs answered under ``max_risk`` (1 without it)."""
+        return (
+            1.0 if self.accepted is None or not len(self.accepted) else float(self.accepted.mean())
+        )
 
     def records(self) -> list[dict[str, Any]]:
         """One plain dict per input (for JSON/CSV)."""
@@ -60,7 +92,10 @@ class Prediction:
                         }
                         for j in row
                     ],
-                    "uncertainty": float(self.uncertainty[i]),
+                    "confidence": float(self.confidence[i]),
+                    "p_unseen": float(self.p_unseen[i]),
+                    "vacuity": float(self.vacuity[i]),
+                    **({} if self.accepted is None else {"accepted": bool(self.accepted[i])}),
                     "top_attributes": [
                         {"attribute": a, "contribution": c} for a, c in self.top_attributes[i]
                     ],
@@ -81,6 +116,7 @@ class CrestPredictor:
         gamma: float,
         seen: np.ndarray,
         unseen: np.ndarray,
+        opinion: OpinionSettings | None = None,
     ) -> None:
         self.model, self.cfg, self.bench, self.device, self.gamma = (
             model.eval(),
@@ -90,6 +126,7 @@ class CrestPredictor:
             gamma,
         )
         self.seen, self.unseen = seen, unseen
+        self.opinion = opinion or OpinionSettings()
 
     @property
     def attribute_names(self) -> list[str]:
@@ -115,6 +152,8 @@ class CrestPredictor:
                 f"shape {tuple(x.shape)}; expected (N, {want}, h, w) feature maps "
                 f"(or ({want}, h, w) for one input) as the model was trained on",
             )
+        if x.shape[0] == 0:
+            raise DataError(source, "features", "no inputs (an empty array); expected at least one")
         if not torch.isfinite(x).all():
             raise DataError(source, "features", "contain NaN/inf")
         return x.float()
@@ -159,8 +198,14 @@ class CrestPredictor:
         top_attributes: int = 5,
         gamma: float | None = None,
         source: str | Path | None = None,
+        max_risk: float | None = None,
     ) -> Prediction:
-        """Rank the classes in play for each input (``mode``: ``add`` new classes or ``replace`` the model's)."""
+        """Rank the classes in play for each input (``mode``: ``add`` new classes or ``replace``
+        the model's). ``max_risk`` answers only the inputs whose confidence reaches the threshold
+        that kept the error rate of the validation decisions at or below it (without a validation
+        phase: the threshold whose accepted inputs have a mean 1 − confidence ≤ ``max_risk``)."""
+        if max_risk is not None and not (0.0 <= max_risk <= 1.0 and math.isfinite(max_risk)):
+            raise DataError(None, "max_risk", f"{max_risk!r}; expected a fraction in [0, 1]")
         x = self.check_features(features, source)
         names, z, unseen = self.class_side(classes, mode)
         gamma = self.gamma if gamma is None else gamma
@@ -173,7 +218,11 @@ class CrestPredictor:
             best = s.argmax(dim=1)
             contribution = out.embedding.float() * zt[best]  # f_a · z_{top, a}
             val, idx = contribution.topk(k_attr, dim=1)
-            return {"scores": s, "uncertainty": out.uncertainty.float(), "idx": idx, "val": val}
+            kept = {"scores": s, "logits": out.logits.float(), "vacuity": out.vacuity.float()}
+            for name, value in (("vgt", out.logits_vgt), ("agt", out.logits_agt)):
+                if value is not None:
+                    kept[f"logits_{name}"] = value.float()
+            return kept | {"idx": idx, "val": val}
 
         got = run_model(self.model, in_memory(x, batch_size, self.device), pick, class_matrix=zt)
         s_all = got["scores"]
@@ -184,7 +233,25 @@ class CrestPredictor:
             [(self.attribute_names[a], float(v)) for a, v in zip(ia, va, strict=True)]
             for ia, va in zip(idx_all, val_all, strict=True)
         ]
-        return Prediction(names, unseen, s_all, top, got["uncertainty"], attrs, gamma)
+        branches = {n: got[f"logits_{n}"] for n in ("vgt", "agt") if f"logits_{n}" in got}
+        opinion = report(got["logits"], unseen, gamma, self.opinion, branches, got["vacuity"])
+        pred = Prediction(
+            names,
+            unseen,
+            s_all,
+            top,
+            opinion.confidence,
+            opinion.p_unseen,
+            got["vacuity"],
+            attrs,
+            gamma,
+        )
+        if max_risk is not None:
+            pred.threshold, pred.threshold_source = abstention_threshold(
+                self.opinion, opinion.confidence, max_risk
+            )
+            pred.accepted = opinion.confidence >= pred.threshold
+        return pred
 
     @torch.no_grad()
     def explain(
@@ -260,4 +327,5 @@ def load(
         selected_gamma(r.state, r.cfg),
         np.asarray(r.state.get("seen_classes", r.bench.seen_classes)),
         np.asarray(r.state.get("unseen_classes", r.bench.unseen_classes)),
+        selected_opinion(r.state),
     )

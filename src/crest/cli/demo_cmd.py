@@ -7,7 +7,14 @@ from pathlib import Path
 from typing import Any
 
 from crest.baseline import run_baseline
-from crest.cli.output import add_overrides, pct, print_summary, score_cells, table
+from crest.cli.output import (
+    add_overrides,
+    opinion_line,
+    pct,
+    print_summary,
+    score_cells,
+    table,
+)
 from crest.config import load_config
 from crest.data.schema.hdf5 import read_benchmark
 from crest.data.synthetic.worlds import default_world
@@ -62,4 +69,5 @@ def cmd_demo(args: argparse.Namespace) -> int:
     ]
     print(table(rows, ["model", "CZSL", "U", "S", "H", "γ", "selection"]))
     print(f"Accuracies in % (per-class mean top-1); chance CZSL {pct(base.chance_czsl)}%.")
+    print(opinion_line(m))
     return 0

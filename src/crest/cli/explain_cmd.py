@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from crest.cli.output import opinion_line
 from crest.explain.run import explain_run
 from crest.metrics import Key
 from crest.run_folder import RunFolder
@@ -39,9 +40,8 @@ def cmd_explain(args: argparse.Namespace) -> int:
     )
     run = RunFolder(args.run)
     print(f"figures in {run.figures}, report {run.report_file}")
-    print(
-        f"ECE {100 * n[Key.ECE]:.1f}%  AUROC(unseen vs seen) {n[Key.AUROC_UNSEEN]:.3f}  AUSUC {100 * n[Key.AUSUC]:.1f}"
-    )
+    print(opinion_line(n))
+    print(f"AUSUC {100 * n[Key.AUSUC]:.1f}")
     if "localization" in n:
         loc = n["localization"]
         print(

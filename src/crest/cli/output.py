@@ -89,3 +89,17 @@ def print_metrics(metrics: dict[str, Any]) -> None:
         )
     )
     print(f"selection: {metrics.get(Key.SELECTION_DETAIL, metrics['selection'])}")
+    if Key.ECE_P_UNSEEN in metrics:
+        print(opinion_line(metrics))
+
+
+def opinion_line(metrics: dict[str, Any]) -> str:
+    """One line on what the reported opinion is worth (docs/method.md §6)."""
+    m = metrics
+    return (
+        f"uncertainty: confidence flags wrong decisions with AUROC {m[Key.AUROC_ERROR]:.3f} "
+        f"(ECE {pct(m[Key.ECE])}%); p_unseen flags unseen-class images with AUROC "
+        f"{m[Key.AUROC_UNSEEN]:.3f} (ECE {pct(m[Key.ECE_P_UNSEEN])}%); the paper's vacuity: "
+        f"{m[Key.AUROC_ERROR_VACUITY]:.3f} and {m[Key.AUROC_UNSEEN_VACUITY]:.3f}"
+        + (f" [opinion: {m[Key.OPINION]}]" if Key.OPINION in m else "")
+    )

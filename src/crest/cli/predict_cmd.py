@@ -1,4 +1,5 @@
-"""`crest predict CHECKPOINT` (a .pt file or a `crest export` folder): ranked classes, uncertainty and supporting attributes for new inputs."""
+"""`crest predict CHECKPOINT` (a .pt file or a `crest export` folder): ranked classes, confidence, p_unseen, vacuity and supporting attributes for new inputs;
+``--max-risk`` abstains where the decision is too likely wrong."""
 
 from __future__ import annotations
 
@@ -50,6 +51,12 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--data", type=Path, help="the training benchmark file (default: the one in the checkpoint)"
     )
+    p.add_argument(
+        "--max-risk",
+        type=float,
+        help="answer only inputs whose confidence reaches the threshold that kept the error rate of "
+        "the validation decisions at or below this fraction (e.g. 0.1); the rest are abstentions",
+    )
     p.add_argument("--json", type=Path, help="write the predictions as JSON here")
     p.add_argument("--csv", type=Path, help="write the predictions as CSV here")
     p.set_defaults(func=cmd_predict)
@@ -98,7 +105,8 @@ def _inputs(args: argparse.Namespace, predictor: Any) -> tuple[np.ndarray, list[
 def _csv_text(pred: Prediction, ids: list[str]) -> str:
     buf = io.StringIO()
     w = csv.writer(buf)
-    w.writerow(["input", "rank", "class", "score", "new_or_unseen", "uncertainty"])
+    header = ["input", "rank", "class", "score", "new_or_unseen", "confidence", "p_unseen"]
+    w.writerow([*header, "vacuity", *(["accepted"] if pred.accepted is not None else [])])
     for rec, name in zip(pred.records(), ids, strict=True):
         for rank, t in enumerate(rec["top"], start=1):
             w.writerow(
@@ -108,7 +116,10 @@ def _csv_text(pred: Prediction, ids: list[str]) -> str:
                     t["class"],
                     f"{t['score']:.6f}",
                     int(t["unseen"]),
-                    f"{rec['uncertainty']:.6f}",
+                    f"{rec['confidence']:.6f}",
+                    f"{rec['p_unseen']:.6f}",
+                    f"{rec['vacuity']:.6f}",
+                    *([int(rec["accepted"])] if "accepted" in rec else []),
                 ]
             )
     return buf.getvalue()
@@ -125,6 +136,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         top_k=args.top_k,
         gamma=args.gamma,
         source=args.features,
+        max_risk=args.max_risk,
     )
     print(
         f"{len(ids)} inputs, {len(pred.class_names)} classes in play ({int(pred.unseen.sum())} unseen/new get "
@@ -135,8 +147,23 @@ def cmd_predict(args: argparse.Namespace) -> int:
             f"{t['class']}{'*' if t['unseen'] else ''} {t['score']:.2f}" for t in rec["top"]
         )
         attrs = ", ".join(a["attribute"] for a in rec["top_attributes"][:3])
-        print(f"{name}: {ranked} | u={rec['uncertainty']:.3f} | because: {attrs}")
-    print("(* = unseen or new class)")
+        verdict = (
+            "" if "accepted" not in rec else (" | answered" if rec["accepted"] else " | ABSTAIN")
+        )
+        print(
+            f"{name}: {ranked} | confidence {rec['confidence']:.2f}, p_unseen {rec['p_unseen']:.2f},"
+            f" vacuity {rec['vacuity']:.3f}{verdict} | because: {attrs}"
+        )
+    print(
+        "(* = unseen or new class; confidence: probability the top class is right; p_unseen: "
+        "belief the input shows a class not seen in training; vacuity: the paper's u = K/S)"
+    )
+    if pred.accepted is not None:
+        print(
+            f"--max-risk {args.max_risk:g}: answered {int(pred.accepted.sum())} of "
+            f"{len(pred.accepted)} inputs (coverage {100 * pred.coverage:.1f}%) at confidence ≥ "
+            f"{pred.threshold:.3f}, threshold {pred.threshold_source}"
+        )
     if args.json:
         write_text_atomic(
             args.json,

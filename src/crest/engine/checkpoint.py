@@ -16,6 +16,7 @@ from crest.device import choose_device
 from crest.engine.export import is_export, load_export
 from crest.errors import DataError
 from crest.models import CrestModel, create_model
+from crest.opinion import OpinionSettings
 
 
 def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
@@ -100,6 +101,12 @@ def check_compatible(state: dict[str, Any], bench: Benchmark, data: Path, checkp
             f"{bench.num_classes} classes × {bench.num_attributes} attributes; the model in "
             f"{checkpoint.name} was trained on {z.shape[0]} × {z.shape[1]}",
         )
+
+
+def selected_opinion(state: dict[str, Any]) -> OpinionSettings:
+    """How a run turns scores into its reported opinion (docs/method.md §6): fitted on the
+    validation classes under `val`, else (and for checkpoints saved before it) the fixed values."""
+    return OpinionSettings.from_dict(state.get("selection_state", {}).get("opinion"))
 
 
 def selected_gamma(state: dict[str, Any], cfg: Config) -> float:

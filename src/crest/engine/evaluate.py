@@ -1,4 +1,5 @@
-"""Evaluation (docs/method.md §5): scores over all classes, CZSL, GZSL U/S/H at γ, the γ curve, uncertainty."""
+"""Evaluation (docs/method.md §5-6): scores over all classes, CZSL, GZSL U/S/H at γ, the γ curve,
+and the reported opinion (confidence, p_unseen) beside the paper's vacuity."""
 
 from __future__ import annotations
 
@@ -16,12 +17,14 @@ from crest.calibration import (
     expected_calibration_error,
     reliability,
     risk_coverage_area,
+    risk_coverage_curve,
 )
 from crest.data.schema.feature_cache import FeatureCache
-from crest.engine.checkpoint import load_model, selected_gamma
+from crest.engine.checkpoint import load_model, selected_gamma, selected_opinion
 from crest.engine.runner import file_rows, run_model
 from crest.metrics import Key, czsl_accuracy, gzsl, seen_unseen_curve
 from crest.models.crest import CrestModel, CrestOutput
+from crest.opinion import OpinionSettings, Reported, binary_calibration_error, report
 
 
 @dataclass
@@ -30,12 +33,12 @@ class Outputs:
 
     logits: np.ndarray  # (N, C) uncalibrated f·Zᵀ
     labels: np.ndarray  # (N,)
-    uncertainty: np.ndarray  # (N,) fused u over the classes in play
+    vacuity: np.ndarray  # (N,) the paper's fused u = K/S over the classes in play
     rows: np.ndarray  # (N,) file rows
     alpha: np.ndarray  # (N, C) fused Dirichlet parameters over all classes
     # each grounding direction alone ("vgt": s^V, "agt": s^A), when the model has both
     branch_logits: dict[str, np.ndarray] = field(default_factory=dict)  # (N, C) per branch
-    branch_uncertainty: dict[str, np.ndarray] = field(default_factory=dict)  # (N,) per branch
+    branch_vacuity: dict[str, np.ndarray] = field(default_factory=dict)  # (N,) per branch
 
 
 #: the single-direction outputs of a two-branch model: (logits field, Dirichlet field) per name
@@ -55,7 +58,7 @@ def collect_outputs(
     num_workers: int = 0,
     cache: FeatureCache | None = None,
 ) -> Outputs:
-    """Run ``model`` over file rows; uncertainty is computed over ``classes`` (default: all).
+    """Run ``model`` over file rows; vacuity is computed over ``classes`` (default: all).
     Rows come from ``cache`` when given (every row must be in it), else from the file.
 
     Under torchrun every rank takes a contiguous share of whole batches (the same batches a single
@@ -83,22 +86,20 @@ def collect_outputs(
         (
             local.logits,
             local.labels,
-            local.uncertainty,
+            local.vacuity,
             local.alpha,
             local.branch_logits,
-            local.branch_uncertainty,
+            local.branch_vacuity,
         ),
     )
     return Outputs(
         logits=np.concatenate([s[0] for s in shares]),
         labels=np.concatenate([s[1] for s in shares]),
-        uncertainty=np.concatenate([s[2] for s in shares]),
+        vacuity=np.concatenate([s[2] for s in shares]),
         rows=rows,
         alpha=np.concatenate([s[3] for s in shares]),
         branch_logits={k: np.concatenate([s[4][k] for s in shares]) for k in local.branch_logits},
-        branch_uncertainty={
-            k: np.concatenate([s[5][k] for s in shares]) for k in local.branch_uncertainty
-        },
+        branch_vacuity={k: np.concatenate([s[5][k] for s in shares]) for k in local.branch_vacuity},
     )
 
 
@@ -126,15 +127,15 @@ def _collect(
         assert y is not None
         kept = {
             "logits": out.logits.float(),
-            # uncertainty over the classes in play only (train ∪ validation classes under val)
-            "uncertainty": _uncertainty(out.alpha, classes),
+            # vacuity over the classes in play only (train ∪ validation classes under val)
+            "vacuity": _vacuity(out.alpha, classes),
             "labels": y,
             "alpha": out.alpha.float(),
         }
         if both:
             for name, (logit_field, alpha_field) in BRANCHES.items():
                 kept[f"logits_{name}"] = getattr(out, logit_field).float()
-                kept[f"uncertainty_{name}"] = _uncertainty(getattr(out, alpha_field), classes)
+                kept[f"vacuity_{name}"] = _vacuity(getattr(out, alpha_field), classes)
         return kept
 
     reader = file_rows(path, rows, labels, device, batch_size, cache, num_workers)
@@ -148,15 +149,15 @@ def _collect(
     return Outputs(
         logits=field("logits", (0, width)),
         labels=field("labels", (0,)).astype(np.int64),
-        uncertainty=field("uncertainty", (0,)),
+        vacuity=field("vacuity", (0,)),
         rows=np.asarray(rows),
         alpha=field("alpha", (0, width)),
         branch_logits={n: field(f"logits_{n}", (0, width)) for n in BRANCHES} if both else {},
-        branch_uncertainty={n: field(f"uncertainty_{n}", (0,)) for n in BRANCHES} if both else {},
+        branch_vacuity={n: field(f"vacuity_{n}", (0,)) for n in BRANCHES} if both else {},
     )
 
 
-def _uncertainty(alpha: torch.Tensor, classes: np.ndarray | None) -> torch.Tensor:
+def _vacuity(alpha: torch.Tensor, classes: np.ndarray | None) -> torch.Tensor:
     """u = K/S of a Dirichlet over ``classes`` (None: all of them)."""
     alpha = alpha.float()
     if classes is not None:
@@ -177,60 +178,138 @@ def decision_probability(logits: np.ndarray, gamma: float, num_seen: int) -> np.
     return p / p.sum(axis=1, keepdims=True)
 
 
-def uncertainty_metrics(
-    seen_out: Outputs, unseen_out: Outputs, seen: np.ndarray, unseen: np.ndarray, gamma: float
-) -> tuple[dict[str, float], dict[str, list[float]]]:
-    """How far the fused uncertainty can be trusted, on the GZSL decisions at γ (Eq. 18):
+@dataclass(frozen=True)
+class PlayOutputs:
+    """Seen and unseen rows of an evaluation joined, over the classes in play (seen first)."""
 
-    * ``auroc_error``: AUROC of u for telling wrong from right decisions;
-    * ``auroc_unseen``: AUROC of u for telling unseen-class from seen-class images;
-    * ``ece``: calibration error of the decision's probability (:func:`decision_probability`);
-      ``ece_dirichlet`` the same for the fused projected probability α/S, for comparison;
-    * ``aurc``: area under the risk–coverage curve of the decisions ranked by u (lower is better),
-      and ``coverage_auc``, the accuracy–coverage area at 20 levels;
-    * references: ``auroc_error_confidence`` (1 − the decision's confidence instead of u) and
-      ``auroc_unseen_seen_only_u`` (u = K/S over the seen classes only).
-    """
+    scores: np.ndarray  # (N, K) fused scores s
+    target: np.ndarray  # (N,) column of the true class
+    unseen_column: np.ndarray  # (K,) bool
+    is_unseen_image: np.ndarray  # (N,) bool
+    vacuity: np.ndarray  # (N,)
+    alpha: np.ndarray  # (N, K) the paper's fused Dirichlet
+    branch_scores: dict[str, np.ndarray]  # s^V, s^A over the same columns
+    rows: np.ndarray  # (N,) file rows
+
+
+def play_outputs(
+    seen_out: Outputs,
+    unseen_out: Outputs,
+    seen: np.ndarray,
+    unseen: np.ndarray,
+    mu: float | None = None,
+) -> PlayOutputs:
+    """Join an evaluation's outputs over the classes in play; with ``mu`` the fused scores are
+    μ s^A + (1 − μ) s^V (Eq. 16) formed from the two directions' scores."""
     play = np.concatenate([seen, unseen])
+    column = {int(c): j for j, c in enumerate(play)}
     labels = np.concatenate([seen_out.labels, unseen_out.labels])
-    alpha = np.concatenate([seen_out.alpha, unseen_out.alpha])[:, play]
-    dirichlet_prob = alpha / alpha.sum(axis=1, keepdims=True)
-    logits = np.concatenate([seen_out.logits, unseen_out.logits])[:, play]
-    prob = decision_probability(logits, gamma, len(seen))
-    pred = play[prob.argmax(axis=1)]
-    correct = pred == labels
-    u = np.concatenate([seen_out.uncertainty, unseen_out.uncertainty])
-    is_unseen = np.concatenate(
-        [np.zeros(len(seen_out.labels), bool), np.ones(len(unseen_out.labels), bool)]
+    branches = {
+        n: np.concatenate([seen_out.branch_logits[n], unseen_out.branch_logits[n]])[:, play]
+        for n in seen_out.branch_logits
+    }
+    if mu is not None and {"vgt", "agt"} <= set(branches):
+        scores = mu * branches["agt"] + (1.0 - mu) * branches["vgt"]
+    else:
+        scores = np.concatenate([seen_out.logits, unseen_out.logits])[:, play]
+    return PlayOutputs(
+        scores=scores,
+        target=np.asarray([column.get(int(y), -1) for y in labels], np.int64),
+        unseen_column=np.r_[np.zeros(len(seen), bool), np.ones(len(unseen), bool)],
+        is_unseen_image=np.r_[
+            np.zeros(len(seen_out.labels), bool), np.ones(len(unseen_out.labels), bool)
+        ],
+        vacuity=np.concatenate([seen_out.vacuity, unseen_out.vacuity]),
+        alpha=np.concatenate([seen_out.alpha, unseen_out.alpha])[:, play],
+        branch_scores=branches,
+        rows=np.concatenate([seen_out.rows, unseen_out.rows]),
     )
-    curve = accuracy_coverage(u, correct)
-    conf = prob.max(axis=1)
+
+
+def reported_opinion(joined: PlayOutputs, gamma: float, settings: OpinionSettings) -> Reported:
+    """The reported opinion (confidence, p_unseen) of every image of ``joined``."""
+    return report(
+        joined.scores,
+        joined.unseen_column,
+        gamma,
+        settings,
+        joined.branch_scores,
+        joined.vacuity,
+    )
+
+
+def uncertainty_metrics(
+    seen_out: Outputs,
+    unseen_out: Outputs,
+    seen: np.ndarray,
+    unseen: np.ndarray,
+    gamma: float,
+    opinion: OpinionSettings | None = None,
+) -> tuple[dict[str, float], dict[str, list[float]]]:
+    """How far the reported opinion can be trusted, on the GZSL decisions at γ (Eq. 18):
+
+    * ``auroc_error``: AUROC of 1 − ``confidence`` for telling wrong from right decisions;
+    * ``auroc_unseen``: AUROC of ``p_unseen`` for telling unseen-class from seen-class images;
+    * ``ece``: calibration error of ``confidence``; ``ece_p_unseen`` of ``p_unseen``;
+    * ``aurc``: area under the risk–coverage curve of the decisions ranked by confidence (lower is
+      better), and ``coverage_auc``, the accuracy–coverage area at 20 levels;
+    * references: the paper's vacuity (``auroc_error_vacuity``, ``auroc_unseen_vacuity``), the
+      plain softmax decision probability (``auroc_error_softmax``, ``ece_softmax``) and the
+      paper's projected probability α/S (``ece_dirichlet``).
+
+    ``opinion`` sets T, b and the error model (default: the fixed settings, docs/method.md §6).
+    """
+    settings = opinion or OpinionSettings()
+    joined = play_outputs(seen_out, unseen_out, seen, unseen)
+    reported = reported_opinion(joined, gamma, settings)
+    correct = reported.decision == joined.target
+    conf, p_unseen, is_unseen = reported.confidence, reported.p_unseen, joined.is_unseen_image
+    softmax = (
+        decision_probability(joined.scores, gamma, len(seen)).max(axis=1) if len(conf) else conf
+    )
+    dirichlet_prob = joined.alpha / joined.alpha.sum(axis=1, keepdims=True)
+    dirichlet_correct = dirichlet_prob.argmax(axis=1) == joined.target
+    curve = accuracy_coverage(-conf, correct)
     conf_bins, acc_bins, counts = reliability(conf, correct)
-    dirichlet_conf = dirichlet_prob.max(axis=1)
-    dirichlet_correct = play[dirichlet_prob.argmax(axis=1)] == labels
-    # references beside the fused u: the decision's own confidence, and u over the seen classes
-    # only (how familiar the image is to the training classes); docs/method.md compares them
-    seen_alpha = np.concatenate([seen_out.alpha, unseen_out.alpha])[:, seen]
-    u_seen_only = len(seen) / seen_alpha.sum(axis=1)
+    pu_bins, pu_freq, pu_counts = reliability(p_unseen, is_unseen)
+    risk = risk_coverage_curve(conf, correct)
     scalars = {
+        Key.CONFIDENCE: _mean(conf),
         Key.ECE: expected_calibration_error(conf, correct),
-        Key.ECE_DIRICHLET: expected_calibration_error(dirichlet_conf, dirichlet_correct),
-        Key.CONFIDENCE: float(conf.mean()) if len(conf) else float("nan"),
-        Key.AUROC_ERROR: auroc(u, ~correct),
-        Key.AUROC_UNSEEN: auroc(u, is_unseen),
-        Key.AUROC_ERROR_CONFIDENCE: auroc(-conf, ~correct),
-        Key.AUROC_UNSEEN_SEEN_ONLY_U: auroc(u_seen_only, is_unseen),
-        Key.AURC: risk_coverage_area(u, correct),
+        Key.AUROC_ERROR: auroc(-conf, ~correct),
+        Key.AUROC_UNSEEN: auroc(p_unseen, is_unseen),
+        Key.ECE_P_UNSEEN: binary_calibration_error(p_unseen, is_unseen),
+        Key.P_UNSEEN_SEEN: _mean(p_unseen[~is_unseen]),
+        Key.P_UNSEEN_UNSEEN: _mean(p_unseen[is_unseen]),
+        Key.AURC: risk_coverage_area(-conf, correct),
         Key.COVERAGE_AUC: curve.area,
+        Key.AUROC_ERROR_VACUITY: auroc(joined.vacuity, ~correct),
+        Key.AUROC_UNSEEN_VACUITY: auroc(joined.vacuity, is_unseen),
+        Key.AUROC_ERROR_SOFTMAX: auroc(-softmax, ~correct),
+        Key.ECE_SOFTMAX: expected_calibration_error(softmax, correct),
+        Key.ECE_DIRICHLET: expected_calibration_error(
+            dirichlet_prob.max(axis=1) if len(conf) else conf, dirichlet_correct
+        ),
     }
     curves = {
         "coverage": curve.coverage.tolist(),
         "coverage_accuracy": curve.accuracy.tolist(),
+        "risk_coverage": risk[0].tolist(),
+        "risk": risk[1].tolist(),
         "reliability_confidence": np.nan_to_num(conf_bins, nan=-1.0).tolist(),
         "reliability_accuracy": np.nan_to_num(acc_bins, nan=-1.0).tolist(),
         "reliability_count": counts.tolist(),
+        "reliability_p_unseen": np.nan_to_num(pu_bins, nan=-1.0).tolist(),
+        "reliability_unseen_frequency": np.nan_to_num(pu_freq, nan=-1.0).tolist(),
+        "reliability_p_unseen_count": pu_counts.tolist(),
+        "p_unseen_hist_seen": np.histogram(p_unseen[~is_unseen], P_UNSEEN_EDGES)[0].tolist(),
+        "p_unseen_hist_unseen": np.histogram(p_unseen[is_unseen], P_UNSEEN_EDGES)[0].tolist(),
     }
     return scalars, curves
+
+
+#: bins of the p_unseen histograms (seen and unseen images)
+P_UNSEEN_EDGES = np.linspace(0.0, 1.0, 21)
 
 
 def _mean(values: np.ndarray) -> float:
@@ -249,7 +328,7 @@ def branch_metrics(
         ys, yu = seen_out.labels, unseen_out.labels
         g = gzsl(ls, ys, lu, yu, seen, unseen, gamma)
         curve = seen_unseen_curve(ls, ys, lu, yu, seen, unseen)
-        u = np.concatenate([seen_out.branch_uncertainty[name], unseen_out.branch_uncertainty[name]])
+        u = np.concatenate([seen_out.branch_vacuity[name], unseen_out.branch_vacuity[name]])
         result[name] = {
             Key.CZSL: czsl_accuracy(lu, yu, unseen),
             Key.U: g.unseen,
@@ -257,7 +336,7 @@ def branch_metrics(
             Key.H: g.harmonic,
             Key.BEST_GAMMA: curve.best_gamma,
             Key.BEST_H: curve.best_harmonic,
-            "uncertainty": _mean(u),
+            "vacuity": _mean(u),
         }
     return result
 
@@ -297,19 +376,24 @@ def mu_curve(
 
 
 def zsl_metrics(
-    seen_out: Outputs, unseen_out: Outputs, seen: np.ndarray, unseen: np.ndarray, gamma: float
+    seen_out: Outputs,
+    unseen_out: Outputs,
+    seen: np.ndarray,
+    unseen: np.ndarray,
+    gamma: float,
+    opinion: OpinionSettings | None = None,
 ) -> dict[str, Any]:
-    """CZSL, GZSL U/S/H at γ, AUSUC and the γ of best H, mean uncertainty on seen/unseen samples,
-    the uncertainty measures of :func:`uncertainty_metrics` (and, under ``curves``, the
-    accuracy–coverage curve and the reliability diagram) and, under ``branches``, VGT and AGT
-    scored alone (:func:`branch_metrics`)."""
+    """CZSL, GZSL U/S/H at γ, AUSUC and the γ of best H, mean vacuity on seen/unseen samples,
+    the measures of the reported opinion of :func:`uncertainty_metrics` (and, under ``curves``,
+    the coverage curves, reliability diagrams and p_unseen histograms) and, under ``branches``,
+    VGT and AGT scored alone (:func:`branch_metrics`)."""
     g = gzsl(
         seen_out.logits, seen_out.labels, unseen_out.logits, unseen_out.labels, seen, unseen, gamma
     )
     curve = seen_unseen_curve(
         seen_out.logits, seen_out.labels, unseen_out.logits, unseen_out.labels, seen, unseen
     )
-    scalars, curves = uncertainty_metrics(seen_out, unseen_out, seen, unseen, gamma)
+    scalars, curves = uncertainty_metrics(seen_out, unseen_out, seen, unseen, gamma, opinion)
     return (
         scalars
         | {"curves": curves}
@@ -322,8 +406,8 @@ def zsl_metrics(
             Key.AUSUC: curve.ausuc,
             Key.BEST_GAMMA: curve.best_gamma,
             Key.BEST_H: curve.best_harmonic,
-            Key.U_SEEN: _mean(seen_out.uncertainty),
-            Key.U_UNSEEN: _mean(unseen_out.uncertainty),
+            Key.VACUITY_SEEN: _mean(seen_out.vacuity),
+            Key.VACUITY_UNSEEN: _mean(unseen_out.vacuity),
             "branches": branch_metrics(seen_out, unseen_out, seen, unseen, gamma),
         }
     )
@@ -349,9 +433,11 @@ def evaluate_checkpoint(
     }
     seen_out = collect_outputs(model, path, bench.splits["test_seen"], bench.labels, **common)
     unseen_out = collect_outputs(model, path, bench.splits["test_unseen"], bench.labels, **common)
+    opinion = selected_opinion(state)
     metrics: dict[str, Any] = zsl_metrics(
-        seen_out, unseen_out, bench.seen_classes, bench.unseen_classes, gamma
+        seen_out, unseen_out, bench.seen_classes, bench.unseen_classes, gamma, opinion
     )
+    metrics[Key.OPINION] = opinion.describe()
     metrics.update(
         selection=f"checkpoint ({state.get('phase', 'final')} phase)",
         epoch=int(state["epoch"]),

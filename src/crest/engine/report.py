@@ -37,6 +37,22 @@ def deviations(cfg: dict[str, Any]) -> list[str]:
         out.append("each direction has its own region and attribute embeddings")
     if m.get("agt_init") == "zero":
         out.append("AGT's W_4 starts at zero")
+    e = cfg.get("eval", {})
+    if e.get("opinion", "validation") == "validation" and t["selection"] == "val":
+        out.append(
+            "reported confidence and p_unseen from an opinion with evidence exp((s + γ·1[unseen] − b)/T), "
+            "T and b fitted on the validation classes"
+            + (
+                " (with the error model where it ranked errors better there)"
+                if e.get("error_model", True)
+                else ""
+            )
+        )
+    else:
+        out.append(
+            "reported confidence and p_unseen from an opinion with evidence exp(s + γ·1[unseen]) "
+            "(fixed T = 1, no level: no validation phase)"
+        )
     return out
 
 
@@ -70,8 +86,9 @@ def config_summary(cfg: dict[str, Any]) -> str:
 
 
 def epoch_table(history: list[dict[str, Any]]) -> str:
-    header = ["phase", "epoch", "loss", "split", "CZSL", "U", "S", "H", "γ", "AUSUC", "u seen"]
-    header += ["u unseen", "VGT CZSL / H / u", "AGT CZSL / H / u"]
+    header = ["phase", "epoch", "loss", "split", "CZSL", "U", "S", "H", "γ", "AUSUC"]
+    header += ["confidence AUROC / ECE", "p_unseen AUROC", "vacuity seen / unseen"]
+    header += ["VGT CZSL / H / u", "AGT CZSL / H / u"]
     rows = [
         [
             e["phase"],
@@ -81,8 +98,9 @@ def epoch_table(history: list[dict[str, Any]]) -> str:
             *(_pct(e[k]) for k in (Key.CZSL, Key.U, Key.S, Key.H)),
             f"{e[Key.GAMMA]:.2f}",
             _pct(e[Key.AUSUC]),
-            f"{e[Key.U_SEEN]:.3f}",
-            f"{e[Key.U_UNSEEN]:.3f}",
+            _auroc_ece(e),
+            _u(e.get(Key.AUROC_UNSEEN)) if Key.AUROC_UNSEEN in e and Key.ECE_P_UNSEEN in e else "–",
+            f"{_u(Key.read(e, Key.VACUITY_SEEN))} / {_u(Key.read(e, Key.VACUITY_UNSEEN))}",
             *(_branch_cell(e.get("branches", {}).get(n)) for n in ("vgt", "agt")),
         ]
         for e in history
@@ -100,13 +118,23 @@ def _u(v: Any) -> str:
 
 def branch_table(metrics: dict[str, Any]) -> str:
     """The fused result and each grounding direction scored alone, at the same epoch and γ."""
-    fused_u = (metrics.get(Key.U_SEEN, 0) + metrics.get(Key.U_UNSEEN, 0)) / 2
+    fused_u = (
+        Key.read(metrics, Key.VACUITY_SEEN, 0) + Key.read(metrics, Key.VACUITY_UNSEEN, 0)
+    ) / 2
     rows = [["fused (reported)", *_scores(metrics, metrics.get(Key.BEST_H)), _u(fused_u)]]
     for name, b in metrics.get("branches", {}).items():
-        rows.append(
-            [BRANCH_NAMES.get(name, name), *_scores(b, b[Key.BEST_H]), _u(b["uncertainty"])]
-        )
-    return md_table(["scores", "CZSL", "U", "S", "H at γ", "best-γ H", "mean u"], rows)
+        rows.append([BRANCH_NAMES.get(name, name), *_scores(b, b[Key.BEST_H]), _u(_branch_u(b))])
+    return md_table(["scores", "CZSL", "U", "S", "H at γ", "best-γ H", "mean vacuity"], rows)
+
+
+def _branch_u(b: dict[str, Any]) -> Any:
+    return b.get("vacuity", b.get("uncertainty"))  # the key of earlier releases
+
+
+def _auroc_ece(e: dict[str, Any]) -> str:
+    if Key.ECE_P_UNSEEN not in e:  # an entry of an earlier release: its keys meant vacuity
+        return "–"
+    return f"{_u(e.get(Key.AUROC_ERROR))} / {_pct(e.get(Key.ECE))}%"
 
 
 def _scores(m: dict[str, Any], best_h: Any) -> list[str]:
@@ -114,21 +142,32 @@ def _scores(m: dict[str, Any], best_h: Any) -> list[str]:
 
 
 def uncertainty_table(metrics: dict[str, Any]) -> str:
-    """How far the fused uncertainty can be trusted (crest.engine.evaluate.uncertainty_metrics)."""
-    if Key.AUROC_ERROR not in metrics:
+    """What the reported opinion is worth (crest.engine.evaluate.uncertainty_metrics)."""
+    if Key.ECE_P_UNSEEN not in metrics:
         return ""
     m = metrics
     rows = [
-        ["AUROC of fused u, wrong vs. right GZSL decisions", f"{m[Key.AUROC_ERROR]:.3f}"],
-        ["AUROC of fused u, unseen vs. seen images", f"{m[Key.AUROC_UNSEEN]:.3f}"],
         [
-            "ECE of the decision probability softmax(s + γ·1[unseen])",
-            f"{_pct(m[Key.ECE])}% (mean confidence {_pct(m.get(Key.CONFIDENCE))}%)",
+            "confidence: AUROC, wrong vs. right GZSL decisions",
+            f"{_u(m[Key.AUROC_ERROR])} (softmax decision probability: {_u(m.get(Key.AUROC_ERROR_SOFTMAX))})",
         ],
-        ["ECE of the fused Dirichlet mean α/S", f"{_pct(m.get(Key.ECE_DIRICHLET))}%"],
         [
-            "risk–coverage area (AURC, decisions ranked by u; lower is better)",
+            "confidence: expected calibration error",
+            f"{_pct(m[Key.ECE])}% (mean confidence {_pct(m.get(Key.CONFIDENCE))}%; softmax "
+            f"{_pct(m.get(Key.ECE_SOFTMAX))}%; paper's α/S {_pct(m.get(Key.ECE_DIRICHLET))}%)",
+        ],
+        [
+            "confidence: risk–coverage area (AURC, lower is better)",
             f"{_pct(m[Key.AURC])}%",
+        ],
+        ["p_unseen: AUROC, unseen vs. seen images", f"{_u(m[Key.AUROC_UNSEEN])}"],
+        [
+            "p_unseen: calibration error; mean on seen / unseen images",
+            f"{_pct(m[Key.ECE_P_UNSEEN])}%; {_u(m.get(Key.P_UNSEEN_SEEN))} / {_u(m.get(Key.P_UNSEEN_UNSEEN))}",
+        ],
+        [
+            "vacuity u = K/S (paper): AUROC wrong vs. right; unseen vs. seen",
+            f"{_u(m.get(Key.AUROC_ERROR_VACUITY))}; {_u(m.get(Key.AUROC_UNSEEN_VACUITY))}",
         ],
     ]
     return md_table(["measure", "value"], rows)
@@ -137,7 +176,7 @@ def uncertainty_table(metrics: dict[str, Any]) -> str:
 def _branch_cell(b: dict[str, Any] | None) -> str:
     if not b:
         return "–"
-    return f"{_pct(b[Key.CZSL])} / {_pct(b[Key.H])} / {b['uncertainty']:.3f}"
+    return f"{_pct(b[Key.CZSL])} / {_pct(b[Key.H])} / {_u(_branch_u(b))}"
 
 
 def write_report(
@@ -186,11 +225,14 @@ def write_report(
             branch_table(metrics),
             "",
         ]
-    if Key.AUROC_ERROR in metrics:
+    if Key.ECE_P_UNSEEN in metrics:
         lines += [
-            "## Uncertainty",
+            "## Uncertainty: is the decision wrong? is the class new?",
             "",
-            "Fused u = K/S over the classes in play; the decisions are those of the result above.",
+            "Per image, for the decisions of the result above (docs/method.md §6): `confidence`, the "
+            "probability that the decision is right; `p_unseen`, the belief that the image shows a "
+            "class not seen in training; `vacuity`, the paper's u = K/S (lack of evidence). "
+            f"Opinion: {metrics.get(Key.OPINION, 'fixed')}.",
             "",
             uncertainty_table(metrics),
             "",

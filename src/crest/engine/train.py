@@ -36,8 +36,9 @@ from crest.device import (
     set_deterministic,
 )
 from crest.engine import distributed as D
-from crest.engine.checkpoint import save_checkpoint
+from crest.engine.checkpoint import load_checkpoint, save_checkpoint
 from crest.engine.evaluate import collect_outputs, mu_curve, zsl_metrics
+from crest.engine.opinion_fit import fit_on_validation
 from crest.engine.report import write_report
 from crest.engine.resume import resumed_config
 from crest.engine.samplers import EpochShuffle, PKBatchSampler
@@ -47,18 +48,19 @@ from crest.errors import CrestError
 from crest.losses import CrestLoss
 from crest.metrics import Key
 from crest.models import CrestModel, create_model
+from crest.opinion import OpinionSettings
 from crest.run_folder import RunFolder
 from crest.run_lock import RunLock, check_free
 
 log = logging.getLogger(__name__)
-#: log-spaced bins for the per-epoch uncertainty histograms: u = K/S spans decades during training
-UNCERTAINTY_EDGES = np.geomspace(1e-4, 1.0, 25)
+#: log-spaced bins for the per-epoch vacuity histograms: u = K/S spans decades during training
+VACUITY_EDGES = np.geomspace(1e-4, 1.0, 25)
 
 
-def uncertainty_histogram(u: np.ndarray) -> np.ndarray:
-    """Counts on UNCERTAINTY_EDGES; values outside the range go to the end bins (none is lost)."""
-    clipped = np.clip(u, UNCERTAINTY_EDGES[0], UNCERTAINTY_EDGES[-1])
-    return np.histogram(clipped, UNCERTAINTY_EDGES)[0]
+def vacuity_histogram(u: np.ndarray) -> np.ndarray:
+    """Counts on VACUITY_EDGES; values outside the range go to the end bins (none is lost)."""
+    clipped = np.clip(u, VACUITY_EDGES[0], VACUITY_EDGES[-1])
+    return np.histogram(clipped, VACUITY_EDGES)[0]
 
 
 @dataclass(frozen=True)
@@ -183,6 +185,10 @@ class Trainer:
                     "val_h": choice.h,
                     "val_mu": choice.mu,
                 }
+                if cfg.eval.opinion == "validation":
+                    opinion = self._fit_opinion(val, choice.gamma, choice.mu)
+                    if opinion is not None:
+                        self.selection_state["opinion"] = opinion.to_dict()
                 self.resume_state = None  # the final phase starts from scratch
                 if self.dist.is_main:
                     self.folder.write_val_selection(self.selection_state)
@@ -207,12 +213,47 @@ class Trainer:
         self.train_phase(self.final_task(), epochs, gamma=gamma)
         metrics = final_metrics(self.history, selection, gamma, mu)
         metrics["data"] = str(self.data_path)
+        metrics[Key.OPINION] = self._opinion("final").describe()
         if self.dist.is_main:
             self.folder.write_metrics(metrics)
             write_report(self.folder.root, self.cfg.to_dict(), metrics, self.history)
         if cleanup:
             D.cleanup(self.dist)
         return metrics
+
+    def _opinion(self, phase: str) -> OpinionSettings:
+        """The reported opinion's settings for evaluations of ``phase``: the validation phase
+        uses the fixed ones (nothing is fitted yet); the final phase those fitted on validation."""
+        if phase == "val":
+            return OpinionSettings()
+        return OpinionSettings.from_dict(self.selection_state.get("opinion"))
+
+    def _fit_opinion(self, val: Task, gamma: float, mu: float | None) -> OpinionSettings | None:
+        """The reported opinion fitted on the validation outputs of the epoch validation chose
+        (the model of ``best_val.pt``); None when that checkpoint is missing."""
+        D.barrier(self.dist)  # rank 0 wrote best_val.pt
+        path = self.folder.best_val_checkpoint
+        if not path.exists():
+            log.warning("%s missing: the reported opinion keeps its fixed settings", path)
+            return None
+        model = create_model(self.cfg, self.bench).to(self.device)
+        model.load_state_dict(load_checkpoint(path, self.device)["model"])
+        opinion = fit_on_validation(
+            model.eval(),
+            self.data_path,
+            self.bench.labels,
+            (val.eval_seen, val.eval_unseen),
+            (val.seen, val.unseen),
+            gamma,
+            mu,
+            self.device,
+            self.cfg.eval.batch_size,
+            self.cfg.train.precision,
+            self.cache,
+            self.cfg.eval.error_model,
+        )
+        log.info("reported opinion: %s", opinion.describe())
+        return opinion
 
     def _feature_cache(self, tasks: list[Task]) -> FeatureCache | None:
         """Every row the ``tasks`` read, read once (``data.cache``), or None to stream them."""
@@ -409,14 +450,16 @@ class Trainer:
         }
         seen_out = collect_outputs(model, self.data_path, task.eval_seen, b.labels, **common)
         unseen_out = collect_outputs(model, self.data_path, task.eval_unseen, b.labels, **common)
-        metrics: dict[str, Any] = zsl_metrics(seen_out, unseen_out, task.seen, task.unseen, gamma)
+        metrics: dict[str, Any] = zsl_metrics(
+            seen_out, unseen_out, task.seen, task.unseen, gamma, self._opinion(task.phase)
+        )
         if task.phase == "val" and cfg.train.select_mu:
             metrics["mu_curve"] = mu_curve(
                 seen_out, unseen_out, task.seen, task.unseen, cfg.model.mu
             )
         for split, out in (("seen", seen_out), ("unseen", unseen_out)):
-            metrics[f"uncertainty_hist_{split}"] = uncertainty_histogram(out.uncertainty).tolist()
-        metrics["uncertainty_hist_edges"] = [round(float(e), 6) for e in UNCERTAINTY_EDGES]
+            metrics[f"vacuity_hist_{split}"] = vacuity_histogram(out.vacuity).tolist()
+        metrics["vacuity_hist_edges"] = [round(float(e), 6) for e in VACUITY_EDGES]
         metrics["eval_split"] = task.eval_split
         return metrics
 
@@ -474,8 +517,9 @@ def _epoch_line(entry: dict[str, Any], epochs: int) -> str:
         pct = {k: 100 * entry[k] for k in (Key.CZSL, Key.U, Key.S, Key.H)}
         text += (
             f" | {entry['eval_split']}: CZSL {pct[Key.CZSL]:.1f} U {pct[Key.U]:.1f} S {pct[Key.S]:.1f}"
-            f" H {pct[Key.H]:.1f} (γ={entry[Key.GAMMA]:.2f}) u_seen {entry[Key.U_SEEN]:.3f}"
-            f" u_unseen {entry[Key.U_UNSEEN]:.3f}"
+            f" H {pct[Key.H]:.1f} (γ={entry[Key.GAMMA]:.2f}) confidence: AUROC"
+            f" {entry[Key.AUROC_ERROR]:.2f} ECE {100 * entry[Key.ECE]:.1f}% | p_unseen: AUROC"
+            f" {entry[Key.AUROC_UNSEEN]:.2f}"
         )
     return text + f" | {entry['samples_per_s']:.0f} samples/s"
 

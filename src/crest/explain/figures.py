@@ -94,20 +94,28 @@ def attention_maps(path: Path, panels: list[dict[str, Any]], top_k: int) -> Path
     return save(fig, path)
 
 
-def uncertainty_densities(path: Path, history: list[dict[str, Any]]) -> Path | None:
-    """Fig. 6: densities of the fused uncertainty of seen and unseen test samples at a few epochs."""
-    entries = [e for e in history if "uncertainty_hist_seen" in e and e.get("eval_split") == "test"]
+def _hist_key(entry: dict[str, Any], name: str) -> str:
+    """``vacuity_hist_*``, or ``uncertainty_hist_*`` in histories of earlier releases."""
+    return f"vacuity_{name}" if f"vacuity_{name}" in entry else f"uncertainty_{name}"
+
+
+def vacuity_densities(path: Path, history: list[dict[str, Any]]) -> Path | None:
+    """Fig. 6: densities of the fused vacuity u = K/S of seen and unseen test samples at a few
+    epochs."""
+    entries = [
+        e for e in history if _hist_key(e, "hist_seen") in e and e.get("eval_split") == "test"
+    ]
     if not entries:
         return None
     picks = sorted({0, len(entries) // 2, len(entries) - 1})
     fig, axes = subplots(1, len(picks), figsize=(4 * len(picks), 3.2), squeeze=False, sharey=True)
     for ax, i in zip(axes[0], picks, strict=True):
         e = entries[i]
-        counts_edges = e.get("uncertainty_hist_edges")
+        counts_edges = e.get(_hist_key(e, "hist_edges"))
         log_scale = counts_edges is not None
         for key, label, color in (
-            ("uncertainty_hist_seen", "seen classes", "tab:blue"),
-            ("uncertainty_hist_unseen", "unseen classes", "tab:orange"),
+            (_hist_key(e, "hist_seen"), "seen classes", "tab:blue"),
+            (_hist_key(e, "hist_unseen"), "unseen classes", "tab:orange"),
         ):
             counts = np.asarray(e[key], dtype=float)
             edges = np.asarray(counts_edges) if log_scale else np.linspace(0, 1, len(counts) + 1)
@@ -118,10 +126,10 @@ def uncertainty_densities(path: Path, history: list[dict[str, Any]]) -> Path | N
         if log_scale:
             ax.set_xscale("log")
         ax.set_title(f"epoch {e['epoch']}", fontsize=9)
-        ax.set_xlabel("fused uncertainty u = K/S")
+        ax.set_xlabel("fused vacuity u = K/S (paper)")
     axes[0, 0].set_ylabel("share of test samples per bin")
     axes[0, 0].legend(fontsize=8)
-    fig.suptitle("Uncertainty of test samples during training", fontsize=10, y=1.04)
+    fig.suptitle("Vacuity of test samples during training", fontsize=10, y=1.04)
     return save(fig, path)
 
 
@@ -197,6 +205,9 @@ def reliability_diagram(
     accuracy: Sequence[float],
     count: Sequence[float],
     ece: float,
+    xlabel: str = "confidence: probability that the GZSL decision is right",
+    ylabel: str = "accuracy",
+    title: str = "Reliability of confidence",
 ) -> Path:
     conf, acc = np.asarray(confidence, dtype=float), np.asarray(accuracy, dtype=float)
     bins = len(conf)
@@ -209,19 +220,19 @@ def reliability_diagram(
         width=1 / bins,
         edgecolor="black",
         alpha=0.7,
-        label="accuracy per bin",
+        label=f"{ylabel} per bin",
     )
     ax.plot([0, 1], [0, 1], "--", color="gray", label="perfect calibration")
-    ax.set_xlabel("confidence: max fused probability α/S")
-    ax.set_ylabel("accuracy")
-    ax.set_title(f"Reliability of the decision probability (ECE = {100 * ece:.1f}%)", fontsize=10)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(f"{title} (ECE = {100 * ece:.1f}%)", fontsize=10)
     if have.any():
         mean_conf = float(np.average(conf[have], weights=np.asarray(count, dtype=float)[have]))
         mean_acc = float(np.average(acc[have], weights=np.asarray(count, dtype=float)[have]))
         ax.text(
             0.98,
             0.04,
-            f"mean confidence {mean_conf:.2f}\nmean accuracy {mean_acc:.2f}",
+            f"mean predicted {mean_conf:.2f}\nmean observed {mean_acc:.2f}",
             ha="right",
             va="bottom",
             fontsize=8,
@@ -242,18 +253,56 @@ def coverage_curve(
         ms=3,
         label=f"area {100 * area:.1f}",
     )
-    ax.set_xlabel("coverage: most certain test samples kept (%)")
+    ax.set_xlabel("coverage: most confident test decisions kept (%)")
     ax.set_ylabel("GZSL top-1 accuracy on kept samples (%)")
     ax.set_ylim(0, 100)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    ax.set_title("Accuracy–coverage (sorted by fused uncertainty)", fontsize=10)
+    ax.set_title("Accuracy–coverage (sorted by confidence)", fontsize=10)
+    return save(fig, path)
+
+
+def risk_coverage(
+    path: Path, coverage: Sequence[float], risk: Sequence[float], aurc: float
+) -> Path:
+    """Error rate of the accepted decisions as fewer, more confident ones are accepted."""
+    fig, ax = subplots(figsize=(4.4, 4.0))
+    cov, r = 100 * np.asarray(coverage), 100 * np.asarray(risk)
+    ax.plot(cov, r, "-", color="tab:red", label=f"AURC {100 * aurc:.1f}%")
+    if len(r):
+        ax.axhline(r[-1], ls="--", color="gray", lw=1, label=f"no abstention: {r[-1]:.1f}%")
+    ax.set_xlabel("coverage: most confident test decisions accepted (%)")
+    ax.set_ylabel("error rate of the accepted decisions (%)")
+    ax.set_ylim(bottom=0)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    ax.set_title("Risk–coverage (crest predict --max-risk)", fontsize=10)
+    return save(fig, path)
+
+
+def p_unseen_histogram(
+    path: Path, seen: Sequence[float], unseen: Sequence[float], auroc: float
+) -> Path:
+    """Histogram of p_unseen for seen-class and unseen-class test images (shares per bin)."""
+    fig, ax = subplots(figsize=(4.8, 3.6))
+    edges = np.linspace(0.0, 1.0, len(seen) + 1)
+    for counts, label, color in (
+        (seen, "seen-class images", "tab:blue"),
+        (unseen, "unseen-class images", "tab:orange"),
+    ):
+        share = np.asarray(counts, dtype=float) / max(float(np.sum(counts)), 1.0)
+        ax.stairs(share, edges, label=label, color=color, fill=True, alpha=0.35)
+        ax.stairs(share, edges, color=color)
+    ax.set_xlabel("p_unseen: belief that the class was not seen in training")
+    ax.set_ylabel("share of images per bin")
+    ax.legend(fontsize=8)
+    ax.set_title(f"p_unseen on test images (AUROC {auroc:.3f})", fontsize=10)
     return save(fig, path)
 
 
 def branch_curves(path: Path, history: list[dict[str, Any]]) -> Path | None:
     """Fused scores against each grounding direction alone over the epochs of the final phase:
-    CZSL, best-γ H and mean uncertainty (what each direction contributes, without an ablation)."""
+    CZSL, best-γ H and mean vacuity (what each direction contributes, without an ablation)."""
     entries = [e for e in history if e.get("branches") and e.get("eval_split") == "test"]
     if not entries:
         return None
@@ -262,19 +311,24 @@ def branch_curves(path: Path, history: list[dict[str, Any]]) -> Path | None:
         "fused": {
             Key.CZSL: [e[Key.CZSL] for e in entries],
             Key.BEST_H: [e[Key.BEST_H] for e in entries],
-            "uncertainty": [(e[Key.U_SEEN] + e[Key.U_UNSEEN]) / 2 for e in entries],
+            "vacuity": [
+                (Key.read(e, Key.VACUITY_SEEN) + Key.read(e, Key.VACUITY_UNSEEN)) / 2
+                for e in entries
+            ],
         }
     }
     for name in ("vgt", "agt"):
+        branch = [e["branches"][name] for e in entries]
         series[name] = {
-            k: [e["branches"][name][k] for e in entries]
-            for k in (Key.CZSL, Key.BEST_H, "uncertainty")
+            Key.CZSL: [b[Key.CZSL] for b in branch],
+            Key.BEST_H: [b[Key.BEST_H] for b in branch],
+            "vacuity": [b.get("vacuity", b.get("uncertainty")) for b in branch],
         }
     fig, axes = subplots(1, 3, figsize=(12, 3.2))
     panels = (
         (Key.CZSL, "CZSL (%)", 100.0),
         (Key.BEST_H, "GZSL H at each one's best γ (%)", 100.0),
-        ("uncertainty", "mean uncertainty u = K/S", 1.0),
+        ("vacuity", "mean vacuity u = K/S (paper)", 1.0),
     )
     styles = {
         "fused": ("fused", "black"),

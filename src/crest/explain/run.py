@@ -12,6 +12,7 @@ import torch
 
 from crest.atomic import write_text_atomic
 from crest.data.schema.hdf5 import read_ground_truth
+from crest.engine.checkpoint import selected_opinion
 from crest.engine.evaluate import Outputs, uncertainty_metrics
 from crest.engine.report import write_report
 from crest.engine.runner import file_rows, run_model
@@ -30,18 +31,19 @@ log = logging.getLogger(__name__)
 def forward_rows(
     run: LoadedRun, rows: np.ndarray, keep_attention: bool = False
 ) -> dict[str, np.ndarray]:
-    """Model outputs for file rows, in order: logits, alpha, uncertainty, embeddings, attention."""
+    """Model outputs for file rows, in order: logits (fused and per direction), alpha, vacuity,
+    embeddings, attention."""
 
     def pick(out: CrestOutput, y: torch.Tensor | None) -> dict[str, torch.Tensor]:
         assert y is not None
         kept = {
             "logits": out.logits.float(),
             "alpha": out.alpha.float(),
-            "uncertainty": out.uncertainty.float(),
+            "vacuity": out.vacuity.float(),
             "embedding": out.embedding.float(),
             "labels": y,
         }
-        for name in ("scores_vgt", "scores_agt"):
+        for name in ("scores_vgt", "scores_agt", "logits_vgt", "logits_agt"):
             value = getattr(out, name)
             if value is not None:
                 kept[name] = value.float()
@@ -57,9 +59,10 @@ def _outputs(d: dict[str, np.ndarray], rows: np.ndarray) -> Outputs:
     return Outputs(
         logits=d["logits"],
         labels=d["labels"],
-        uncertainty=d["uncertainty"],
+        vacuity=d["vacuity"],
         rows=rows,
         alpha=d["alpha"],
+        branch_logits={n: d[f"logits_{n}"] for n in ("vgt", "agt") if f"logits_{n}" in d},
     )
 
 
@@ -131,9 +134,11 @@ def explain_run(
 
     figures.branch_curves(fig_dir / "branch_curves.png", run.history)
 
-    # measured uncertainty: calibration, unseen detection, accuracy-coverage
+    # the reported opinion, measured: is the decision wrong? is the class new? (§6)
+    opinion = selected_opinion(run.state)
+    numbers[Key.OPINION] = opinion.describe()
     scalars, curves = uncertainty_metrics(
-        _outputs(out_s, ts), _outputs(out_u, tu), seen_cls, unseen_cls, gamma
+        _outputs(out_s, ts), _outputs(out_u, tu), seen_cls, unseen_cls, gamma, opinion
     )
     numbers.update(scalars)
     figures.reliability_diagram(
@@ -143,13 +148,32 @@ def explain_run(
         curves["reliability_count"],
         scalars[Key.ECE],
     )
+    figures.reliability_diagram(
+        fig_dir / "reliability_p_unseen.png",
+        curves["reliability_p_unseen"],
+        curves["reliability_unseen_frequency"],
+        curves["reliability_p_unseen_count"],
+        scalars[Key.ECE_P_UNSEEN],
+        xlabel="p_unseen: belief that the class was not seen in training",
+        ylabel="share of unseen-class images",
+        title="Reliability of p_unseen",
+    )
+    figures.p_unseen_histogram(
+        fig_dir / "p_unseen.png",
+        curves["p_unseen_hist_seen"],
+        curves["p_unseen_hist_unseen"],
+        scalars[Key.AUROC_UNSEEN],
+    )
+    figures.risk_coverage(
+        fig_dir / "risk_coverage.png", curves["risk_coverage"], curves["risk"], scalars[Key.AURC]
+    )
     figures.coverage_curve(
         fig_dir / "accuracy_coverage.png",
         curves["coverage"],
         curves["coverage_accuracy"],
         scalars[Key.COVERAGE_AUC],
     )
-    figures.uncertainty_densities(fig_dir / "uncertainty_density.png", run.history)
+    figures.vacuity_densities(fig_dir / "vacuity_density.png", run.history)
 
     # attention maps of chosen or sampled test images
     has_vgt = run.model.vgt is not None
@@ -180,7 +204,7 @@ def explain_run(
             panels.append(
                 {
                     "title": f"row {row} ({kind})\ntrue {figures.short(b.class_names[label], 26)}\n"
-                    f"pred {figures.short(b.class_names[pred], 26)} · u={fw['uncertainty'][i]:.2f}",
+                    f"pred {figures.short(b.class_names[pred], 26)} · vacuity {fw['vacuity'][i]:.2f}",
                     "attention": fw["attention"][i][top].reshape(len(top), h, w),
                     "names": [b.attribute_names[a] for a in top],
                     "scores": fw["scores_vgt"][i][top],
@@ -239,8 +263,12 @@ def explain_run(
         Key.ECE,
         Key.AUROC_ERROR,
         Key.AUROC_UNSEEN,
+        Key.ECE_P_UNSEEN,
         Key.AURC,
         Key.COVERAGE_AUC,
+        Key.AUROC_ERROR_VACUITY,
+        Key.AUROC_UNSEEN_VACUITY,
+        Key.OPINION,
         "localization",
     ):
         if key in numbers:
@@ -254,14 +282,23 @@ def explain_section(n: dict[str, Any]) -> str:
     lines = [
         "## Inside the model",
         "",
-        f"Measured on the test split with the checkpoint of epoch {n['checkpoint_epoch']} at γ = {n[Key.GAMMA]:.3f}.",
+        f"Measured on the test split with the checkpoint of epoch {n['checkpoint_epoch']} at γ = {n[Key.GAMMA]:.3f}; "
+        f"opinion: {n[Key.OPINION]}.",
         "",
     ]
     rows = [
-        ["expected calibration error of the decision probability", f"{100 * n[Key.ECE]:.1f}%"],
-        ["AUROC of fused uncertainty, wrong vs. right GZSL decisions", f"{n[Key.AUROC_ERROR]:.3f}"],
-        ["AUROC of fused uncertainty, unseen vs. seen test images", f"{n[Key.AUROC_UNSEEN]:.3f}"],
-        ["risk–coverage area (lower is better)", f"{100 * n[Key.AURC]:.1f}%"],
+        ["confidence: AUROC, wrong vs. right GZSL decisions", f"{n[Key.AUROC_ERROR]:.3f}"],
+        ["confidence: expected calibration error", f"{100 * n[Key.ECE]:.1f}%"],
+        ["p_unseen: AUROC, unseen vs. seen test images", f"{n[Key.AUROC_UNSEEN]:.3f}"],
+        ["p_unseen: expected calibration error", f"{100 * n[Key.ECE_P_UNSEEN]:.1f}%"],
+        [
+            "vacuity u = K/S (paper): AUROC wrong vs. right; unseen vs. seen",
+            f"{n[Key.AUROC_ERROR_VACUITY]:.3f}; {n[Key.AUROC_UNSEEN_VACUITY]:.3f}",
+        ],
+        [
+            "risk–coverage area (decisions ranked by confidence; lower is better)",
+            f"{100 * n[Key.AURC]:.1f}%",
+        ],
         ["accuracy–coverage area", f"{100 * n[Key.COVERAGE_AUC]:.1f}%"],
         ["AUSUC (area of the seen–unseen curve)", f"{100 * n[Key.AUSUC]:.1f}"],
     ]

@@ -44,9 +44,9 @@ class CrestOutput:
     alpha_vgt: torch.Tensor | None  # Dirichlet parameters per branch (B, C)
     alpha_agt: torch.Tensor | None
     alpha: torch.Tensor  # fused (B, C)
-    uncertainty: torch.Tensor  # fused u = K/S (B,)
-    uncertainty_vgt: torch.Tensor | None
-    uncertainty_agt: torch.Tensor | None
+    vacuity: torch.Tensor  # fused u = K/S (B,): the paper's lack of evidence (docs/method.md §2.5)
+    vacuity_vgt: torch.Tensor | None
+    vacuity_agt: torch.Tensor | None
     conflict: torch.Tensor | None  # c (B,) when both branches are on
     # batch-independent: what the losses need besides the outputs, so they need no model
     class_matrix: torch.Tensor = field(metadata={"per_sample": False})  # Z of the call (C', A)
@@ -246,13 +246,9 @@ class CrestModel(nn.Module):
             alpha_vgt=alpha_v,
             alpha_agt=alpha_a,
             alpha=alpha,
-            uncertainty=opinion(alpha).uncertainty.squeeze(-1),
-            uncertainty_vgt=opinion(alpha_v).uncertainty.squeeze(-1)
-            if alpha_v is not None
-            else None,
-            uncertainty_agt=opinion(alpha_a).uncertainty.squeeze(-1)
-            if alpha_a is not None
-            else None,
+            vacuity=opinion(alpha).uncertainty.squeeze(-1),
+            vacuity_vgt=opinion(alpha_v).uncertainty.squeeze(-1) if alpha_v is not None else None,
+            vacuity_agt=opinion(alpha_a).uncertainty.squeeze(-1) if alpha_a is not None else None,
             conflict=conflict,
             class_matrix=z,
             bank_patterns=self.bank.patterns if self.bank is not None else None,
