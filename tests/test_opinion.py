@@ -88,16 +88,19 @@ def test_risk_threshold_by_hand():
     assert risk_threshold(confidence, correct, 0.25, delta=0) == 0.6
     assert risk_threshold(confidence, correct, 0.4, delta=0) == 0.4
     assert risk_threshold(confidence, ~np.ones(5, bool), 0.1) == math.inf  # nothing qualifies
-    # with the Clopper–Pearson bound (δ = 0.05): 0 errors in 1 bounds at 0.95, in k at 1 − 0.05^(1/k)
+    # with the Clopper–Pearson bound, δ = 0.05 shared by 20 coverage levels (0.0025 each):
+    # 0 errors in k decisions bound the error rate at 1 − 0.0025^(1/k)
     many = np.linspace(1.0, 0.5, 100)
     right = np.ones(100, bool)
-    assert risk_threshold(many, right, 0.05) == 0.5  # 1 − 0.05^(1/100) ≈ 0.030 ≤ 0.05
-    assert risk_threshold(many[:10], right[:10], 0.05) == math.inf  # 1 − 0.05^(1/10) ≈ 0.26
-    right[50:] = np.arange(50) % 10 != 0  # from the 51st on, one decision in ten is wrong
-    t = risk_threshold(many, right, 0.1)
-    kept = int((many >= t).sum())
-    observed = (~right[:kept]).mean()
-    assert observed < 0.1 and kept < 100  # the bound asks for a margin below the observed rate
+    assert risk_threshold(many, right, 0.07) == 0.5  # 1 − 0.0025^(1/100) ≈ 0.058
+    assert risk_threshold(many[:10], right[:10], 0.07) == math.inf  # 1 − 0.0025^(1/10) ≈ 0.45
+    big = np.linspace(1.0, 0.0, 1000)
+    right = np.ones(1000, bool)
+    right[500::10] = False  # the less confident half: one decision in ten wrong (5 % overall)
+    t = risk_threshold(big, right, 0.06)
+    kept = int((big >= t).sum())
+    assert 500 <= kept < 1000  # the observed 5 % would pass; its upper bound (≈ 6.5 %) does not
+    assert risk_threshold(big, right, 0.06, delta=0) == 0.0  # without the bound: everything
     # without labels: mean 1 − confidence of the accepted ≤ R
     assert self_estimated_threshold(confidence, 0.17) == 0.8  # (0.1 + 0.2 + 0.2)/3 ≈ 0.167
     assert self_estimated_threshold(confidence, 0.15) == 0.9
@@ -252,3 +255,21 @@ def test_prediction_uncertainty_is_a_deprecated_alias(val_run):
     assert pred.accepted is None and pred.coverage == 1.0
     with pytest.raises(Exception, match="max_risk"):
         crest.load(run / "checkpoints" / "last.pt").predict(x, max_risk=1.5)
+
+
+def test_abstention_falls_back_to_the_inputs_own_threshold_and_says_so():
+    from crest.opinion import abstention_threshold
+
+    inputs = np.array([0.99, 0.95, 0.9, 0.5, 0.3])
+    hopeless = OpinionSettings(val_confidence=(0.9,) * 200, val_correct=(False,) * 200)
+    t, how = abstention_threshold(hopeless, inputs, 0.1)
+    assert t == self_estimated_threshold(inputs, 0.1) == 0.9 and "no coverage level" in how
+    good = OpinionSettings(
+        val_confidence=tuple(np.linspace(1, 0.5, 400)), val_correct=(True,) * 400
+    )
+    t, how = abstention_threshold(good, inputs, 0.1)
+    assert t == 0.9 and "above 400 validation decisions" in how  # the guard decided
+    t, how = abstention_threshold(good, inputs, 0.1, guard=False)
+    assert t == 0.5 and how.startswith("chosen on 400 validation decisions")
+    t, how = abstention_threshold(OpinionSettings(), inputs, 0.1)
+    assert t == 0.9 and "no validation phase" in how

@@ -22,6 +22,7 @@ better under cross-validation. Pure numpy/torch: nothing here reads files or kno
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -98,11 +99,7 @@ class OpinionSettings:
 
     def describe(self) -> str:
         level = "no level" if self.level is None else f"b = {self.level:.3f}"
-        how = (
-            "fitted on the validation classes"
-            if self.source == "validation"
-            else "fixed (no validation phase)"
-        )
+        how = "fitted on the validation classes" if self.source == "validation" else "fixed"
         text = f"T = {self.temperature:.3f}, {level}, {how}"
         if self.error_model is not None:
             text += "; confidence from the error model over " + ", ".join(self.error_model.names)
@@ -235,6 +232,13 @@ def report(
         x = signals(scores, unseen, gamma, settings, branch_scores, vacuity)
         if set(model.names) <= set(x):
             confidence = model.probability(x)
+        else:  # e.g. a one-branch call: the model's thresholds no longer match what is reported
+            warnings.warn(
+                "the error model needs the signals "
+                f"{sorted(set(model.names) - set(x))}, which these outputs lack; confidence is "
+                "the opinion's projected probability instead",
+                stacklevel=2,
+            )
     p_unseen = prob[:, np.asarray(unseen, bool)].sum(axis=1)
     return Reported(decision, confidence, p_unseen, projected)
 
@@ -382,37 +386,47 @@ def fit_opinion(
 # ---- acting on it ----------------------------------------------------------------------------
 
 
-#: one-sided confidence of the bound on the validation error rate behind --max-risk
+#: one-sided confidence of the bound on the validation error rate behind --max-risk, shared by
+#: the RISK_LEVELS coverage levels tested (Bonferroni), so that the chosen one holds at 95 %
 RISK_DELTA = 0.05
+RISK_LEVELS = 20
 
 
 def risk_threshold(
-    confidence: np.ndarray, correct: np.ndarray, max_risk: float, delta: float = RISK_DELTA
+    confidence: np.ndarray,
+    correct: np.ndarray,
+    max_risk: float,
+    delta: float = RISK_DELTA,
+    levels: int = RISK_LEVELS,
 ) -> float:
-    """The lowest confidence threshold t such that, among the decisions with confidence ≥ t, the
-    one-sided (1 − ``delta``) Clopper–Pearson upper bound of the error rate is ≤ ``max_risk``
-    (selective classification with guaranteed risk, Geifman & El-Yaniv 2017); +inf when no
-    threshold qualifies. ``delta=0`` bounds the observed error rate itself."""
+    """The confidence threshold t of the largest coverage among ``levels`` equally spaced ones
+    (5 %, 10 %, …, 100 % of the decisions, ranked by confidence) whose one-sided Clopper–Pearson
+    upper bound of the error rate, at δ = ``delta``/``levels`` each (so that the chosen level holds
+    at 1 − ``delta``), is ≤ ``max_risk``: selective classification with guaranteed risk (Geifman
+    & El-Yaniv 2017). A tie at a level's boundary is accepted or refused as a whole. +inf when no
+    level qualifies; ``delta=0`` bounds the observed error rate itself."""
     from scipy.stats import beta
 
     confidence = np.asarray(confidence, np.float64)
     wrong = 1.0 - np.asarray(correct, np.float64)
-    if confidence.size == 0:
+    n = confidence.size
+    if n == 0:
         return math.inf
     order = np.argsort(-confidence, kind="mergesort")
-    accepted = np.arange(1, len(order) + 1)
-    errors = np.cumsum(wrong[order])
-    if delta > 0:
-        bound = np.where(
-            errors < accepted, beta.ppf(1.0 - delta, errors + 1, accepted - errors), 1.0
-        )
-    else:
-        bound = errors / accepted
     sorted_conf = confidence[order]
-    # a threshold admits every decision of equal confidence: only the last of a tie counts
-    last_of_tie = np.r_[sorted_conf[1:] != sorted_conf[:-1], True]
-    ok = np.flatnonzero((bound <= max_risk) & last_of_tie)
-    return math.inf if ok.size == 0 else float(sorted_conf[ok[-1]])
+    errors = np.cumsum(wrong[order])
+    # each level's threshold is the confidence of its last decision; its ties come in too
+    kept = np.unique(np.clip(np.ceil(np.arange(1, levels + 1) / levels * n).astype(int), 1, n))
+    kept = np.searchsorted(-sorted_conf, -sorted_conf[kept - 1], side="right")
+    kept = np.unique(kept)
+    m = errors[kept - 1]
+    if delta > 0:
+        per_level = delta / levels
+        bound = np.where(m < kept, beta.ppf(1.0 - per_level, m + 1, kept - m), 1.0)
+    else:
+        bound = m / kept
+    ok = np.flatnonzero(bound <= max_risk)
+    return math.inf if ok.size == 0 else float(sorted_conf[kept[ok[-1]] - 1])
 
 
 def self_estimated_threshold(confidence: np.ndarray, max_risk: float) -> float:
@@ -436,7 +450,8 @@ def abstention_threshold(
     with a fitted opinion (:func:`risk_threshold`) and, with ``guard``, never below the threshold
     the inputs' own confidences ask for (:func:`self_estimated_threshold`): validation classes
     are not the test classes, and an input set harder than validation lowers its confidences.
-    Without validation decisions, the inputs' own threshold alone."""
+    Without validation decisions, or where no coverage level of them has a bound ≤ ``max_risk``,
+    the inputs' own threshold alone, and the text says so."""
     own = self_estimated_threshold(confidence, max_risk)
     if not settings.val_confidence:
         return own, (
@@ -450,6 +465,11 @@ def abstention_threshold(
         f"{len(settings.val_confidence)} validation decisions (95 % upper bound of their error "
         f"rate ≤ {max_risk:g})"
     )
+    if math.isinf(val):  # validation cannot vouch for any level: say so, and estimate instead
+        return own, (
+            f"estimated from these inputs' own confidences (mean 1 − confidence ≤ {max_risk:g}): "
+            f"no coverage level of the {how.split(' (')[0]} has a 95 % bound ≤ {max_risk:g}"
+        )
     if guard and own > val:
         return own, f"the inputs' own confidences (mean 1 − confidence ≤ {max_risk:g}), above {how}"
     return val, f"chosen on {how}"

@@ -227,7 +227,10 @@ class CrestPredictor:
         got = run_model(self.model, in_memory(x, batch_size, self.device), pick, class_matrix=zt)
         s_all = got["scores"]
         k = min(top_k, s_all.shape[1])
-        top = np.argsort(-s_all, axis=1, kind="stable")[:, :k]
+        # ranked in float64 as the decision of the reported opinion is, so that `confidence`
+        # always describes top[:, 0]
+        calibrated = got["logits"].astype(np.float64) + gamma * unseen.astype(np.float64)
+        top = np.argsort(-calibrated, axis=1, kind="stable")[:, :k]
         idx_all, val_all = got["idx"], got["val"]
         attrs = [
             [(self.attribute_names[a], float(v)) for a, v in zip(ia, va, strict=True)]

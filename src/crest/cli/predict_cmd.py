@@ -55,7 +55,9 @@ def register(sub: Any) -> None:
         "--max-risk",
         type=float,
         help="answer only inputs whose confidence reaches the threshold that kept the error rate of "
-        "the validation decisions at or below this fraction (e.g. 0.1); the rest are abstentions",
+        "the validation decisions at or below this fraction (e.g. 0.1); the rest are abstentions. "
+        "The threshold is never below the one these inputs' own mean 1 − confidence asks for, so "
+        "whether an input is answered can depend on the others given with it",
     )
     p.add_argument("--json", type=Path, help="write the predictions as JSON here")
     p.add_argument("--csv", type=Path, help="write the predictions as CSV here")

@@ -37,21 +37,16 @@ def deviations(cfg: dict[str, Any]) -> list[str]:
         out.append("each direction has its own region and attribute embeddings")
     if m.get("agt_init") == "zero":
         out.append("AGT's W_4 starts at zero")
-    e = cfg.get("eval", {})
-    if e.get("opinion", "validation") == "validation" and t["selection"] == "val":
+    if cfg.get("eval", {}).get("opinion", "validation") == "validation" and t["selection"] == "val":
         out.append(
-            "reported confidence and p_unseen from an opinion with evidence exp((s + γ·1[unseen] − b)/T), "
-            "T and b fitted on the validation classes"
-            + (
-                " (with the error model where it ranked errors better there)"
-                if e.get("error_model", True)
-                else ""
-            )
+            "reported confidence and p_unseen from an opinion with evidence "
+            "exp((s + γ·1[unseen] − b)/T), T and b fitted on the validation classes "
+            "(docs/method.md §6; the Uncertainty section says what this run used)"
         )
     else:
         out.append(
             "reported confidence and p_unseen from an opinion with evidence exp(s + γ·1[unseen]) "
-            "(fixed T = 1, no level: no validation phase)"
+            "(fixed T = 1, no level; docs/method.md §6)"
         )
     return out
 

@@ -233,7 +233,8 @@ class Trainer:
         (the model of ``best_val.pt``); None when that checkpoint is missing."""
         D.barrier(self.dist)  # rank 0 wrote best_val.pt
         path = self.folder.best_val_checkpoint
-        if not path.exists():
+        # rank 0 decides, so that no rank goes on to gather outputs the others never send
+        if not D.broadcast_object(self.dist, path.exists() if self.dist.is_main else None):
             log.warning("%s missing: the reported opinion keeps its fixed settings", path)
             return None
         model = create_model(self.cfg, self.bench).to(self.device)
