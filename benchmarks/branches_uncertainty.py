@@ -38,6 +38,15 @@ SEEDS = {"default": [0, 1, 2, 3, 4], "CUB": [0, 1, 2], "SUN": [0, 1, 2], "AWA2":
 EPOCHS = {"default": 15, "CUB": 12, "SUN": 12, "AWA2": 12}
 
 
+def write_keeping_findings(table: Path, text: str) -> None:
+    """Write a result file's tables; its hand-written findings (from FINDINGS on) survive."""
+    old = table.read_text() if table.exists() else ""
+    if FINDINGS in old:
+        text = text.rstrip() + "\n\n" + old[old.index(FINDINGS) :]
+    write_text_atomic(table, text)
+    print(text)
+
+
 def world_file(name: str) -> Path:
     if name == "default":
         return default_world()
@@ -62,6 +71,7 @@ def history(folder: Path) -> list[dict[str, Any]]:
 
 
 def _ms(values: list[float]) -> str:
+    values = [float(v) for v in values if v == v]  # NaN: a key this run's release did not write
     if not values:
         return "–"
     sd = statistics.stdev(values) if len(values) > 1 else 0.0
@@ -189,13 +199,7 @@ def main() -> None:
             logging.info("%s done after %.1f min", name, (time.time() - start) / 60)
     sections = [world_section(args.out, n) for n in ("default", "CUB", "SUN", "AWA2")]
     text = "# Both grounding directions against each alone, and the uncertainty\n\n"
-    text += "\n".join(s for s in sections if s)
-    # the hand-written findings at the end of the file survive a regeneration of the tables
-    old = args.table.read_text() if args.table.exists() else ""
-    if FINDINGS in old:
-        text = text.rstrip() + "\n\n" + old[old.index(FINDINGS) :]
-    write_text_atomic(args.table, text)
-    print(text)
+    write_keeping_findings(args.table, text + "\n".join(s for s in sections if s))
 
 
 if __name__ == "__main__":

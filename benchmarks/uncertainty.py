@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from branches_uncertainty import CAPS, EPOCHS, SEEDS, world_file
+from branches_uncertainty import CAPS, EPOCHS, SEEDS, world_file, write_keeping_findings
 from crest.atomic import write_text_atomic
 from crest.calibration import auroc
 from crest.config import load_config
@@ -50,7 +50,6 @@ from crest.models import create_model
 from crest.opinion import ADOPT_MARGIN, OpinionSettings, abstention_threshold, report
 
 WORLDS = ("default", "CUB", "AWA2", "SUN")
-FINDINGS = "## Findings"
 
 
 def outputs(model: Any, path: Path, rows: np.ndarray, labels: np.ndarray, classes: Any) -> Outputs:
@@ -368,12 +367,7 @@ def main() -> None:
         sections.append(world_section(name, results))
         logging.info("%s scored after %.1f min", name, (time.time() - start) / 60)
     text = "# The reported opinion: confidence and p_unseen against the paper's vacuity\n\n"
-    text += "\n".join(sections)
-    old = args.table.read_text() if args.table.exists() else ""
-    if FINDINGS in old:
-        text = text.rstrip() + "\n\n" + old[old.index(FINDINGS) :]
-    write_text_atomic(args.table, text)
-    print(text)
+    write_keeping_findings(args.table, text + "\n".join(sections))
 
 
 if __name__ == "__main__":
