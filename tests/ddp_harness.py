@@ -22,6 +22,7 @@ SMALL = [
     "train.batch_size=16",
     "train.epochs=2",
     "eval.batch_size=16",
+    "train.selection=val",  # the opinion is fitted after validation, on every rank
 ]
 
 
@@ -35,6 +36,8 @@ def main() -> None:
     )
     digests: list[str | None] = [None] * dist.get_world_size()
     dist.all_gather_object(digests, digest.hexdigest())
+    opinions: list[dict | None] = [None] * dist.get_world_size()
+    dist.all_gather_object(opinions, trainer.selection_state.get("opinion"))
     evaluated = evaluate_checkpoint(out / "checkpoints" / "last.pt")  # sharded over the ranks
     if dist.get_rank() == 0:
         keys = (
@@ -45,12 +48,16 @@ def main() -> None:
             "ausuc",
             "vacuity_seen",
             "vacuity_unseen",
+            "confidence",
+            "auroc_unseen",
+            "ece",
         )
         result.write_text(
             json.dumps(
                 {
                     "world_size": dist.get_world_size(),
                     "param_digests": digests,
+                    "opinions": opinions,
                     "distributed_eval": {k: evaluated[k] for k in keys},
                     "train_metrics": {
                         k: metrics[k] for k in ("czsl_acc", "gzsl_u", "gzsl_s", "gzsl_h")

@@ -51,6 +51,8 @@ def test_two_process_torchrun(ddp_world, tmp_path):
     r = json.loads(result.read_text())
     assert r["world_size"] == 2
     assert r["param_digests"][0] == r["param_digests"][1], "parameters differ across ranks"
+    # the reported opinion was fitted on validation, the same on both ranks
+    assert r["opinions"][0] == r["opinions"][1] and r["opinions"][0]["source"] == "validation"
     single = evaluate_checkpoint(run / "checkpoints" / "last.pt")  # one process, whole test split
     for key, value in r["distributed_eval"].items():
         assert value == single[key], key
@@ -67,5 +69,7 @@ def test_two_process_torchrun(ddp_world, tmp_path):
         "metrics.json",
         "metrics.jsonl",
         "report.md",
+        "val_selection.json",
     ]
-    assert len((run / "metrics.jsonl").read_text().splitlines()) == 2
+    chosen = json.loads((run / "val_selection.json").read_text())["val_epoch"]
+    assert len((run / "metrics.jsonl").read_text().splitlines()) == 2 + chosen
