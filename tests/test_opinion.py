@@ -272,4 +272,4 @@ def test_abstention_falls_back_to_the_inputs_own_threshold_and_says_so():
     t, how = abstention_threshold(good, inputs, 0.1, guard=False)
     assert t == 0.5 and how.startswith("chosen on 400 validation decisions")
     t, how = abstention_threshold(OpinionSettings(), inputs, 0.1)
-    assert t == 0.9 and "no validation phase" in how
+    assert t == 0.9 and "no validation decisions are saved" in how

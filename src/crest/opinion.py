@@ -455,7 +455,8 @@ def abstention_threshold(
     own = self_estimated_threshold(confidence, max_risk)
     if not settings.val_confidence:
         return own, (
-            "estimated from these inputs' own confidences (the model had no validation phase): "
+            "estimated from these inputs' own confidences (no validation decisions are saved with "
+            "this model: no validation phase, or saved before crest fitted its opinion): "
             f"their mean 1 − confidence ≤ {max_risk:g}"
         )
     val = risk_threshold(
