@@ -29,6 +29,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from crest.evidential import conflict_degree, evidence_from_logits
+
 #: T and b without a validation phase (`final`, `test-oracle`): the softmax decision probability
 FIXED_TEMPERATURE = 1.0
 #: the signals the error model may combine (docs/method.md §6.2)
@@ -171,8 +173,6 @@ def _logit(p: np.ndarray) -> np.ndarray:
 
 
 def _conflict(vgt: np.ndarray, agt: np.ndarray) -> np.ndarray:
-    from crest.evidential import conflict_degree, evidence_from_logits
-
     alphas = [
         evidence_from_logits(torch.as_tensor(x, dtype=torch.float64)) + 1.0 for x in (vgt, agt)
     ]
@@ -474,18 +474,3 @@ def abstention_threshold(
     if guard and own > val:
         return own, f"the inputs' own confidences (mean 1 − confidence ≤ {max_risk:g}), above {how}"
     return val, f"chosen on {how}"
-
-
-def binary_calibration_error(
-    probability: np.ndarray, positive: np.ndarray, bins: int = 15
-) -> float:
-    """ECE of a probability of a binary event: Σ_b |B_b|/N · |mean p(B_b) − frequency(B_b)|, over
-    15 equal-width bins of p."""
-    from crest.calibration import reliability
-
-    probability = np.asarray(probability, np.float64)
-    if probability.size == 0:
-        return float("nan")
-    conf, freq, count = reliability(probability, np.asarray(positive, bool), bins)
-    kept = count > 0
-    return float((count[kept] * np.abs(freq[kept] - conf[kept])).sum() / probability.size)

@@ -24,7 +24,7 @@ from crest.engine.checkpoint import load_model, selected_gamma, selected_opinion
 from crest.engine.runner import file_rows, run_model
 from crest.metrics import Key, czsl_accuracy, gzsl, seen_unseen_curve
 from crest.models.crest import CrestModel, CrestOutput
-from crest.opinion import OpinionSettings, Reported, binary_calibration_error, report
+from crest.opinion import OpinionSettings, Reported, report
 
 
 @dataclass
@@ -202,8 +202,10 @@ def play_outputs(
     """Join an evaluation's outputs over the classes in play; with ``mu`` the fused scores are
     μ s^A + (1 − μ) s^V (Eq. 16) formed from the two directions' scores."""
     play = np.concatenate([seen, unseen])
-    column = {int(c): j for j, c in enumerate(play)}
-    labels = np.concatenate([seen_out.labels, unseen_out.labels])
+    labels = np.concatenate([seen_out.labels, unseen_out.labels]).astype(np.int64)
+    width = int(max(play.max(initial=0), labels.max(initial=0))) + 1
+    column = np.full(width, -1, np.int64)  # class id → its column (-1: not in play)
+    column[play] = np.arange(len(play))
     branches = {
         n: np.concatenate([seen_out.branch_logits[n], unseen_out.branch_logits[n]])[:, play]
         for n in seen_out.branch_logits
@@ -214,7 +216,7 @@ def play_outputs(
         scores = np.concatenate([seen_out.logits, unseen_out.logits])[:, play]
     return PlayOutputs(
         scores=scores,
-        target=np.asarray([column.get(int(y), -1) for y in labels], np.int64),
+        target=column[labels],
         unseen_column=np.r_[np.zeros(len(seen), bool), np.ones(len(unseen), bool)],
         is_unseen_image=np.r_[
             np.zeros(len(seen_out.labels), bool), np.ones(len(unseen_out.labels), bool)
@@ -278,7 +280,8 @@ def uncertainty_metrics(
         Key.ECE: expected_calibration_error(conf, correct),
         Key.AUROC_ERROR: auroc(-conf, ~correct),
         Key.AUROC_UNSEEN: auroc(p_unseen, is_unseen),
-        Key.ECE_P_UNSEEN: binary_calibration_error(p_unseen, is_unseen),
+        # the same bins: p_unseen is a probability of the event "unseen class"
+        Key.ECE_P_UNSEEN: expected_calibration_error(p_unseen, is_unseen),
         Key.P_UNSEEN_SEEN: _mean(p_unseen[~is_unseen]),
         Key.P_UNSEEN_UNSEEN: _mean(p_unseen[is_unseen]),
         Key.AURC: risk_coverage_area(-conf, correct),
