@@ -52,7 +52,7 @@ def worker(src: str, rounds: int, profile_rows: int, compile: bool) -> dict[str,
     import crest
     from crest import models
     from crest.config import load_config
-    from crest.losses import CrestLoss
+    from crest.models.crest import CrestLoss
 
     if not Path(crest.__file__).resolve().is_relative_to(Path(src).resolve()):
         raise SystemExit(f"imported crest from {crest.__file__}, not from {src}")
@@ -70,7 +70,7 @@ def worker(src: str, rounds: int, profile_rows: int, compile: bool) -> dict[str,
     torch.manual_seed(0)
     vectors, z = rng.normal(size=(312, 300)), np.abs(rng.normal(size=(200, 312)))
     if hasattr(models, "create_model"):  # this tree: the one factory
-        model = models.create_model(cfg.model, models.ArraySide(2048, vectors, z))
+        model = models.create_model(cfg.model, models.ArrayInputs(2048, vectors, z))
     else:  # older trees
         model = models.build_model(cfg.model, 2048, vectors, z)  # type: ignore[attr-defined]
     loss_fn = CrestLoss(cfg.loss, torch.arange(150), torch.arange(150, 200), cfg.model.fusion)

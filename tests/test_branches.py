@@ -10,9 +10,8 @@ from crest.config import LossConfig
 from crest.engine.evaluate import MU_GRID, Outputs, branch_metrics, mu_curve
 from crest.engine.report import branch_table
 from crest.engine.selection import choose_val_setting
-from crest.losses import CrestLoss
 from crest.metrics import seen_unseen_curve
-from crest.models.crest import CrestOutput
+from crest.models.crest import CrestLoss, CrestOutput
 
 SEEN, UNSEEN = np.array([0, 1, 2]), np.array([3, 4])
 
@@ -190,12 +189,12 @@ def test_branch_table_lists_fused_and_both_directions(outs):
 
 def test_reported_scores_use_the_validated_mu_training_keeps_its_own():
     from crest.config import ModelConfig
-    from crest.models import ArraySide, create_model
+    from crest.models import ArrayInputs, create_model
 
     cfg = ModelConfig(d=8, d_ff=8, bank_size=4, bank_dim=2, mu=0.3, score_mu=0.9, dropout=0.0)
     rng = np.random.default_rng(0)
     model = create_model(
-        cfg, ArraySide(6, rng.normal(size=(5, 7)), np.abs(rng.normal(size=(4, 5))))
+        cfg, ArrayInputs(6, rng.normal(size=(5, 7)), np.abs(rng.normal(size=(4, 5))))
     )
     x = torch.rand(3, 6, 2, 2)
     model.train()

@@ -99,7 +99,7 @@ def test_explain_writes_figures_numbers_and_report(trained_run):
     assert "How the epoch and γ were chosen:" in report
     loc = metrics["localization"]
     assert 0 <= loc["uniform_reference"] < 1 and loc["pairs"] > 0
-    assert re.search(r"localization: VGT [\d.]+%\s+uniform reference", res.stdout)
+    assert re.search(r"localization: attention [\d.]+%\s+uniform reference", res.stdout)
     assert 0 <= metrics["ece"] <= 1 and 0 <= metrics["auroc_unseen"] <= 1
     assert 0 <= metrics["auroc_error"] <= 1 and 0 <= metrics["aurc"] <= 1
     assert 0 <= metrics["ece_p_unseen"] <= 1 and 0 <= metrics["auroc_unseen_vacuity"] <= 1

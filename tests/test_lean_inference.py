@@ -7,7 +7,7 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from crest.config import ModelConfig
-from crest.models import ArraySide, create_model
+from crest.models import ArrayInputs, create_model
 
 
 class LargestTensor(TorchDispatchMode):
@@ -34,7 +34,7 @@ def _model(dropout: float) -> torch.nn.Module:
     cfg = ModelConfig(d=D, d_ff=64, dropout=dropout, bank_size=6, bank_dim=4)
     rng = np.random.default_rng(0)
     return create_model(
-        cfg, ArraySide(16, rng.normal(size=(A, 12)), np.abs(rng.normal(size=(7, A))))
+        cfg, ArrayInputs(16, rng.normal(size=(A, 12)), np.abs(rng.normal(size=(7, A))))
     )
 
 

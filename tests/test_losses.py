@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from crest.config import LossConfig, ModelConfig
-from crest.losses import CrestLoss, arise_loss, digs_loss, vicl_loss, vicl_positives
-from crest.models import ArraySide, create_model
+from crest.losses import arise_loss, digs_loss, vicl_loss, vicl_positives
+from crest.models import ArrayInputs, CrestLoss, create_model
 
 
 def test_vicl_prefers_same_class_positive():
@@ -86,7 +86,7 @@ def _tiny_model(**overrides):
     g = torch.Generator().manual_seed(0)
     vectors = torch.randn(5, 12, generator=g).numpy()
     z = torch.rand(7, 5, generator=g).numpy()
-    return create_model(cfg, ArraySide(10, vectors, z))
+    return create_model(cfg, ArrayInputs(10, vectors, z))
 
 
 ROWS = {

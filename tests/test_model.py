@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from crest.config import ModelConfig
-from crest.models import ArraySide, CrestModel, create_model
+from crest.models import ArrayInputs, CrestModel, create_model
 from crest.models.geometry import GeometryBias, relative_geometry_embedding
 
 
@@ -16,7 +16,7 @@ def _model(**kw) -> CrestModel:
     cfg = ModelConfig(d=16, d_ff=32, dropout=0.0, bank_size=5, bank_dim=4, **kw)
     rng = np.random.default_rng(0)
     return create_model(
-        cfg, ArraySide(8, rng.normal(size=(6, 10)), np.abs(rng.normal(size=(9, 6))))
+        cfg, ArrayInputs(8, rng.normal(size=(6, 10)), np.abs(rng.normal(size=(9, 6))))
     )
 
 
@@ -85,7 +85,7 @@ def test_both_branches_off_is_an_error():
 
 
 def test_fused_region_embedding_equals_normalise_then_embed():
-    from crest.features import embed_regions, to_regions
+    from crest.regions import embed_regions, to_regions
 
     torch.manual_seed(0)
     x = torch.rand(3, 8, 4, 5) * 10
@@ -140,7 +140,7 @@ def test_inference_chunk_auto_depends_on_the_device():
 
 @pytest.mark.parametrize("batch", [1, 16, 37])
 def test_region_projection_matches_a_linear_layer_with_gradients(batch):
-    from crest.features import embed_regions, to_regions
+    from crest.regions import embed_regions, to_regions
 
     torch.manual_seed(1)
     x = torch.randn(batch, 20, 3, 4)

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from crest.cli import main
-from crest.explain import attribute_report as rep
-from crest.explain import attribute_stats as st
+from crest.stats import attributes as st
+from crest.stats import report as rep
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

@@ -19,8 +19,8 @@ from tqdm.auto import tqdm
 from crest.data.schema.benchmark import Benchmark, validation_protocol
 from crest.data.schema.dataset import FeatureDataset, feature_loader
 from crest.data.schema.hdf5 import read_benchmark
-from crest.features import to_regions
 from crest.metrics import czsl_accuracy, gzsl, seen_unseen_curve
+from crest.regions import to_regions
 
 
 def pooled_features(bench: Benchmark, batch_size: int = 256, num_workers: int = 0) -> np.ndarray:

@@ -17,10 +17,13 @@ from typing import Any
 import yaml
 
 from crest.errors import ConfigError
+from crest.settings.dazle import DazleConfig
+from crest.settings.fields import doc
+from crest.settings.msdn import MsdnConfig
+from crest.settings.transzero import TransZeroConfig
 
-
-def doc(default: Any, help: str, choices: tuple[Any, ...] | None = None) -> Any:
-    return field(default=default, metadata={"help": help, "choices": choices})
+#: the registered models (crest.models.registry holds one entry per name)
+MODEL_NAMES = ("crest", "dazle", "transzero", "msdn")
 
 
 @dataclass
@@ -46,6 +49,12 @@ class DataConfig:
 
 @dataclass
 class ModelConfig:
+    name: str = doc(
+        "crest",
+        "the model to train: crest, or a peer reimplemented from its paper (docs/peers.md); "
+        "a peer reads its own section (dazle, transzero, msdn)",
+        MODEL_NAMES,
+    )
     d: int = doc(300, "model width d of both grounding transformers")
     d_ff: int = doc(512, "FFN hidden width")
     dropout: float = doc(0.4, "dropout p in attention blocks and FFNs")
@@ -137,8 +146,16 @@ class LossConfig:
 class TrainConfig:
     epochs: int = doc(200, "epochs (one epoch = one pass over trainval)")
     batch_size: int = doc(64, "global batch size (split across ranks under torchrun)")
-    lr: float = doc(1e-4, "Adam learning rate")
-    weight_decay: float = doc(1e-4, "Adam weight decay")
+    optimizer: str = doc(
+        "adam",
+        "adam (CREST), rmsprop (DAZLE's and MSDN's released recipes) or sgd",
+        ("adam", "rmsprop", "sgd"),
+    )
+    lr: float = doc(1e-4, "learning rate")
+    weight_decay: float = doc(
+        1e-4, "weight decay (L2 added to the gradient, as torch's optimizers do)"
+    )
+    momentum: float = doc(0.0, "momentum of rmsprop and sgd (unused by adam)")
     seed: int = doc(0, "random seed (data order, dropout, initialisation)")
     precision: str = doc("fp32", "fp32, or bf16 autocast (CUDA or CPU)", ("fp32", "bf16"))
     device: str = doc("auto", "auto (CUDA when available), cpu, cuda, cuda:N")
@@ -205,6 +222,9 @@ class Config:
     loss: LossConfig = field(default_factory=LossConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    dazle: DazleConfig = field(default_factory=DazleConfig)
+    transzero: TransZeroConfig = field(default_factory=TransZeroConfig)
+    msdn: MsdnConfig = field(default_factory=MsdnConfig)
     name: str = doc("synthetic", "config name, recorded in the run folder")
 
     def to_dict(self) -> dict[str, Any]:
@@ -251,6 +271,7 @@ RANGES: tuple[tuple[str, float, float, bool, bool], ...] = (
     ("train.batch_size", 1, math.inf, True, False),
     ("train.lr", 0, math.inf, False, False),
     ("train.weight_decay", 0, math.inf, True, False),
+    ("train.momentum", 0, 1, True, False),
     ("train.seed", 0, math.inf, True, False),
     ("train.max_steps_per_epoch", 0, math.inf, True, False),
     ("train.eval_every", 1, math.inf, True, False),
@@ -281,6 +302,11 @@ def validate_config(cfg: Config, source: str = "config") -> None:
                 f"{source}: {key}={value!r}; expected {_interval(lo, hi, lo_in, hi_in)}"
             )
     m = cfg.model
+    if m.name != "crest":  # a peer's own section checks itself; CREST's switches do not apply
+        problems = getattr(cfg, m.name).validate(source)
+        if problems:
+            raise ConfigError(problems[0])
+        return
     if not (m.use_vgt or m.use_agt):
         raise ConfigError(
             f"{source}: model.use_vgt and model.use_agt are both false; expected at least one branch"
@@ -300,7 +326,7 @@ def validate_config(cfg: Config, source: str = "config") -> None:
 def validate_for_data(cfg: Config, num_attributes: int, source: str = "config") -> None:
     """The rules that need the benchmark: the bank is narrower than the attribute vector."""
     m = cfg.model
-    if m.use_agt and m.use_bank and m.bank_dim >= num_attributes:
+    if m.name == "crest" and m.use_agt and m.use_bank and m.bank_dim >= num_attributes:
         raise ConfigError(
             f"{source}: model.bank_dim={m.bank_dim} for {num_attributes} attributes; expected "
             f"d_p < A (the bank summarises the attribute scores), e.g. {max(1, num_attributes // 2)}"

@@ -29,7 +29,7 @@ from crest.data.schema.benchmark import Benchmark
 from crest.engine.checkpoint import load_model, selected_gamma, selected_opinion
 from crest.engine.runner import in_memory, run_model
 from crest.errors import DataError
-from crest.models import CrestModel, CrestOutput
+from crest.models.contract import ModelOutput, ZSLModel
 from crest.opinion import OpinionSettings, abstention_threshold, report
 
 
@@ -44,7 +44,9 @@ class Prediction:
     top: np.ndarray  # (N, k) column indices, best first
     confidence: np.ndarray  # (N,) probability that the top class is right
     p_unseen: np.ndarray  # (N,) belief that the input shows an unseen or new class
-    vacuity: np.ndarray  # (N,) the paper's fused u = K/S over the classes in play
+    vacuity: (
+        np.ndarray
+    )  # (N,) the paper's fused u = K/S over the classes in play (NaN: no evidence)
     top_attributes: list[
         list[tuple[str, float]]
     ]  # per input: (attribute, contribution) for the top class
@@ -104,12 +106,12 @@ class Prediction:
         return out
 
 
-class CrestPredictor:
-    """A trained CREST ready for inference (no CLI, no run folder needed)."""
+class Predictor:
+    """A trained model ready for inference (no CLI, no run folder, no training file needed)."""
 
     def __init__(
         self,
-        model: CrestModel,
+        model: ZSLModel,
         cfg: Config,
         bench: Benchmark,
         device: torch.device,
@@ -144,7 +146,8 @@ class CrestPredictor:
         )
         if x.dim() == 3:
             x = x.unsqueeze(0)
-        want = self.model.feature_dim
+        assert self.bench.feature_shape is not None
+        want = self.bench.feature_shape[0]
         if x.dim() != 4 or x.shape[1] != want:
             raise DataError(
                 source,
@@ -158,7 +161,7 @@ class CrestPredictor:
             raise DataError(source, "features", "contain NaN/inf")
         return x.float()
 
-    def class_side(
+    def classes_in_play(
         self, classes: ClassTable | None, mode: str
     ) -> tuple[list[str], np.ndarray, np.ndarray]:
         """(names, class matrix, unseen mask) of the classes in play."""
@@ -207,21 +210,22 @@ class CrestPredictor:
         if max_risk is not None and not (0.0 <= max_risk <= 1.0 and math.isfinite(max_risk)):
             raise DataError(None, "max_risk", f"{max_risk!r}; expected a fraction in [0, 1]")
         x = self.check_features(features, source)
-        names, z, unseen = self.class_side(classes, mode)
+        names, z, unseen = self.classes_in_play(classes, mode)
         gamma = self.gamma if gamma is None else gamma
         zt = torch.as_tensor(z, dtype=torch.float32, device=self.device)
         bonus = torch.as_tensor(unseen, device=self.device).float() * gamma
         k_attr = min(top_attributes, zt.shape[1])
 
-        def pick(out: CrestOutput, _: torch.Tensor | None) -> dict[str, torch.Tensor]:
+        def pick(out: ModelOutput, _: torch.Tensor | None) -> dict[str, torch.Tensor]:
             s = out.logits.float() + bonus
             best = s.argmax(dim=1)
             contribution = out.embedding.float() * zt[best]  # f_a · z_{top, a}
             val, idx = contribution.topk(k_attr, dim=1)
-            kept = {"scores": s, "logits": out.logits.float(), "vacuity": out.vacuity.float()}
-            for name, value in (("vgt", out.logits_vgt), ("agt", out.logits_agt)):
-                if value is not None:
-                    kept[f"logits_{name}"] = value.float()
+            kept = {"scores": s, "logits": out.logits.float()}
+            if out.alpha is not None:  # the fused vacuity u = K/S over the classes in play
+                kept["vacuity"] = out.alpha.shape[1] / out.alpha.float().sum(dim=1)
+            for name, value in out.branches.items():
+                kept[f"logits_{name}"] = value.float()
             return kept | {"idx": idx, "val": val}
 
         got = run_model(self.model, in_memory(x, batch_size, self.device), pick, class_matrix=zt)
@@ -236,8 +240,10 @@ class CrestPredictor:
             [(self.attribute_names[a], float(v)) for a, v in zip(ia, va, strict=True)]
             for ia, va in zip(idx_all, val_all, strict=True)
         ]
-        branches = {n: got[f"logits_{n}"] for n in ("vgt", "agt") if f"logits_{n}" in got}
-        opinion = report(got["logits"], unseen, gamma, self.opinion, branches, got["vacuity"])
+        branches = {k.removeprefix("logits_"): v for k, v in got.items() if k.startswith("logits_")}
+        # a model without evidence has no vacuity: NaN says "not given", never a number
+        vacuity = got.get("vacuity")
+        opinion = report(got["logits"], unseen, gamma, self.opinion, branches, vacuity)
         pred = Prediction(
             names,
             unseen,
@@ -245,7 +251,7 @@ class CrestPredictor:
             top,
             opinion.confidence,
             opinion.p_unseen,
-            got["vacuity"],
+            vacuity if vacuity is not None else np.full(len(s_all), np.nan),
             attrs,
             gamma,
         )
@@ -260,24 +266,30 @@ class CrestPredictor:
     def explain(
         self, features: np.ndarray | torch.Tensor, top_attributes: int = 5
     ) -> list[dict[str, Any]]:
-        """Per input: the top attributes by VGT score with their attention over the grid (h, w)."""
+        """Per input: the top attributes by the score its attention explains, with their attention
+        over the grid (h, w)."""
         x = self.check_features(features)
         out = self.model(x.to(self.device), return_attention=True)
-        if out.attention is None or out.scores_vgt is None:
-            raise DataError(None, "model", "has no VGT branch: no attention maps to explain with")
+        if out.attention is None or out.attention_scores is None:
+            raise DataError(
+                None,
+                "model",
+                f"{self.cfg.model.name} as configured gives no attribute→region attention: "
+                "no attention maps to explain with",
+            )
         h, w = x.shape[2:]
         result = []
         for i in range(len(x)):
             top = (
-                out.scores_vgt[i]
-                .topk(min(top_attributes, out.scores_vgt.shape[1]))
+                out.attention_scores[i]
+                .topk(min(top_attributes, out.attention_scores.shape[1]))
                 .indices.cpu()
                 .numpy()
             )
             result.append(
                 {
                     "attributes": [self.attribute_names[a] for a in top],
-                    "scores": out.scores_vgt[i, top].cpu().numpy(),
+                    "scores": out.attention_scores[i, top].cpu().numpy(),
                     "attention": out.attention[i, top].reshape(len(top), h, w).cpu().numpy(),
                 }
             )
@@ -317,12 +329,15 @@ class CrestPredictor:
         return torch.cat(feats).numpy()
 
 
-def load(
-    checkpoint: str | Path, data: str | Path | None = None, device: str = "auto"
-) -> CrestPredictor:
-    """A predictor from a checkpoint; its benchmark file gives class and attribute names (``data`` overrides)."""
+#: the name of earlier releases
+CrestPredictor = Predictor
+
+
+def load(checkpoint: str | Path, data: str | Path | None = None, device: str = "auto") -> Predictor:
+    """A predictor from a checkpoint or an export: the class side saved inside it gives class and
+    attribute names and the class matrix (no training file needed; ``data`` overrides)."""
     r = load_model(checkpoint, data=data, device=device)
-    return CrestPredictor(
+    return Predictor(
         r.model,
         r.cfg,
         r.bench,

@@ -21,6 +21,7 @@ COMMANDS = (
     "explain_cmd",
     "predict_cmd",
     "ablate_cmd",
+    "compare_cmd",
     "sweep_cmd",
     "baseline_cmd",
     "bench_cmd",

@@ -26,6 +26,11 @@ def register(sub: Any) -> None:
         "--image-root", type=Path, help="folder the benchmark's image_files are relative to"
     )
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--data",
+        type=Path,
+        help="benchmark file to read the test images from (default: the training file)",
+    )
     p.set_defaults(func=cmd_explain)
 
 
@@ -37,6 +42,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
         image_root=args.image_root,
         rows=args.rows,
         seed=args.seed,
+        data=args.data,
     )
     run = RunFolder(args.run)
     print(f"figures in {run.figures}, report {run.report_file}")
@@ -45,7 +51,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     if "localization" in n:
         loc = n["localization"]
         print(
-            f"localization: VGT {100 * loc['vgt']:.1f}%  uniform reference {100 * loc['uniform_reference']:.1f}%"
+            f"localization: attention {100 * loc['vgt']:.1f}%  uniform reference {100 * loc['uniform_reference']:.1f}%"
             f"  ({loc['pairs']} pairs)"
         )
     return 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 from crest.metrics import Key, ZslScores
@@ -99,7 +100,34 @@ def opinion_line(metrics: dict[str, Any]) -> str:
     return (
         f"uncertainty: confidence flags wrong decisions with AUROC {m[Key.AUROC_ERROR]:.3f} "
         f"(ECE {pct(m[Key.ECE])}%); p_unseen flags unseen-class images with AUROC "
-        f"{m[Key.AUROC_UNSEEN]:.3f} (ECE {pct(m[Key.ECE_P_UNSEEN])}%); the paper's vacuity: "
-        f"{m[Key.AUROC_ERROR_VACUITY]:.3f} and {m[Key.AUROC_UNSEEN_VACUITY]:.3f}"
+        f"{m[Key.AUROC_UNSEEN]:.3f} (ECE {pct(m[Key.ECE_P_UNSEEN])}%)"
+        + (
+            f"; the paper's vacuity: {m[Key.AUROC_ERROR_VACUITY]:.3f} and "
+            f"{m[Key.AUROC_UNSEEN_VACUITY]:.3f}"
+            if Key.AUROC_ERROR_VACUITY in m  # evidential models only
+            else ""
+        )
         + (f" [opinion: {m[Key.OPINION]}]" if Key.OPINION in m else "")
     )
+
+
+def add_model_choice(p: Any) -> None:
+    from crest.config import MODEL_NAMES
+
+    p.add_argument(
+        "--model",
+        choices=MODEL_NAMES,
+        help="the model, with its authors' recipe for the --config dataset (docs/peers.md); "
+        "the same as --set model.name=NAME plus the recipe's overrides (default: crest)",
+    )
+
+
+def model_recipe(model: str | None, config: str | None) -> list[str]:
+    """The ``--set`` overrides of ``model``'s recipe for the dataset of ``config`` (none for
+    CREST, whose recipes are the packaged configs themselves)."""
+    if model is None:
+        return []
+    from crest.models.registry import recipe  # torch: only once a model is asked for
+
+    dataset = Path(config).stem if config else "synthetic"
+    return list(recipe(model, dataset))

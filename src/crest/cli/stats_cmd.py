@@ -7,14 +7,14 @@ from pathlib import Path
 from typing import Any
 
 from crest.errors import DataError
-from crest.explain.attribute_report import default_out_dir, write_report
-from crest.explain.attribute_stats import (
+from crest.stats.attributes import (
     AttributeData,
     AttributeStats,
     compute_stats,
     load_benchmark_attributes,
     load_xlsa17_attributes,
 )
+from crest.stats.report import default_out_dir, write_report
 
 _PRINTED_PAIRS = 5
 

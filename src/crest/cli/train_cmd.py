@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from crest.cli.output import add_overrides, print_metrics
+from crest.cli.output import add_model_choice, add_overrides, model_recipe, print_metrics
 from crest.config import (
     Config,
     apply_overrides,
@@ -21,8 +21,11 @@ from crest.errors import ConfigError
 
 
 def register(sub: Any) -> None:
-    p = sub.add_parser("train", help="train CREST (default: on the embedded synthetic world)")
+    p = sub.add_parser(
+        "train", help="train CREST or a peer (default: CREST on the embedded synthetic world)"
+    )
     p.add_argument("--config", help="a packaged config (synthetic, cub, sun, awa2) or a YAML file")
+    add_model_choice(p)
     add_overrides(p)
     p.add_argument(
         "--out", type=Path, help="run folder (default runs/<config>-<selection>-seed<N>)"
@@ -45,8 +48,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.resume:
         cfg, out = resume_request(args, overrides)
     else:
-        cfg = load_config(args.config, overrides)
-        out = args.out or Path("runs") / f"{cfg.name}-{cfg.train.selection}-seed{cfg.train.seed}"
+        cfg = load_config(args.config, model_recipe(args.model, args.config) + overrides)
+        model = "" if cfg.model.name == "crest" else f"{cfg.model.name}-"
+        out = args.out or Path("runs") / (
+            f"{model}{cfg.name}-{cfg.train.selection}-seed{cfg.train.seed}"
+        )
     metrics = train(cfg, out, resume=args.resume)
     if int(os.environ.get("RANK", "0")) == 0:  # under torchrun only rank 0 speaks
         print(f"\nrun folder: {out}")

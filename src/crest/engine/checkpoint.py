@@ -11,11 +11,12 @@ import torch
 from crest.atomic import atomic_path, write_failure
 from crest.config import Config, config_from_dict
 from crest.data.schema.benchmark import Benchmark
+from crest.data.schema.class_side import class_side_benchmark
 from crest.data.schema.hdf5 import read_benchmark
 from crest.device import choose_device
 from crest.engine.export import is_export, load_export
 from crest.errors import DataError
-from crest.models import CrestModel, create_model
+from crest.models import ZSLModel, create_model
 from crest.opinion import OpinionSettings
 
 
@@ -48,29 +49,58 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
 
 @dataclass
 class Restored:
-    """A model rebuilt from a checkpoint, with the config and benchmark it was trained with."""
+    """A model rebuilt from a checkpoint, with its config and class side.
+
+    ``bench`` is the benchmark file when one was read (``data`` given, or the training file still
+    there and ``images`` asked for), else the class side stored in the checkpoint (no images);
+    ``data_path`` is the file read, or None."""
 
     state: dict[str, Any]
     cfg: Config
     bench: Benchmark
-    data_path: Path
-    model: CrestModel
+    data_path: Path | None
+    model: ZSLModel
     device: torch.device
 
 
 def load_model(
-    checkpoint: str | Path, data: str | Path | None = None, device: str | None = None
+    checkpoint: str | Path,
+    data: str | Path | None = None,
+    device: str | None = None,
+    images: bool = False,
 ) -> Restored:
     """The one loader: ``checkpoint`` (a ``.pt`` file read with ``weights_only``, or a folder
     written by ``crest export``), its config and model rebuilt on ``device`` (default: the run's),
-    in eval mode. ``data`` replaces the benchmark file the run trained on."""
+    in eval mode.
+
+    The class side comes from the checkpoint itself; the benchmark file is read only when
+    ``data`` is given or ``images`` are needed (evaluation, explain: then the training file, if
+    no ``data``). A checkpoint saved before class sides were stored reads its training file.
+    """
     state = load_checkpoint(checkpoint)
     cfg = config_from_dict(state["config"])
-    data_path = Path(data) if data is not None else Path(state["data"])
-    bench = read_benchmark(data_path)
+    side = state.get("class_side")
+    data_path: Path | None = None
+    if data is not None:
+        data_path = Path(data)
+    elif images or side is None:
+        data_path = Path(state["data"])
+        if not data_path.exists():
+            why = "its images" if side is not None else "its class side (saved before crest 0.19)"
+            raise DataError(
+                checkpoint,
+                "data",
+                f"the training file {data_path} is not there, and this needs {why}; "
+                "pass --data FILE (a benchmark file with the same classes)",
+            )
+    if data_path is not None:
+        bench = read_benchmark(data_path)
+    else:
+        assert side is not None
+        bench = class_side_benchmark(side)
     assert bench.feature_shape is not None
     dev = choose_device(device or cfg.train.device)
-    check_compatible(state, bench, data_path, Path(checkpoint))
+    check_compatible(state, bench, data_path or Path(checkpoint), Path(checkpoint))
     model = create_model(cfg, bench).to(dev)
     try:
         model.load_state_dict(state["model"])
@@ -81,19 +111,28 @@ def load_model(
     return Restored(state, cfg, bench, data_path, model.eval(), dev)
 
 
+def trained_feature_width(state: dict[str, Any]) -> int | None:
+    """Feature channels the checkpoint's model was trained on: from its class side, or, for a
+    CREST checkpoint saved before class sides were stored, from its region projection."""
+    side = state.get("class_side")
+    if side is not None:
+        return int(side["feature_shape"][0])
+    embed = state["model"].get("region_embed.weight")  # legacy CREST checkpoints only
+    return None if embed is None else int(embed.shape[1])
+
+
 def check_compatible(state: dict[str, Any], bench: Benchmark, data: Path, checkpoint: Path) -> None:
     """The benchmark has the feature width and class side the checkpoint's model was built for."""
-    weights = state["model"]
     assert bench.feature_shape is not None
-    embed = weights.get("region_embed.weight")
-    if embed is not None and embed.shape[1] != bench.feature_shape[0]:
+    width = trained_feature_width(state)
+    if width is not None and width != bench.feature_shape[0]:
         raise DataError(
             data,
             "feature_map",
             f"{bench.feature_shape[0]} channels; the model in {checkpoint.name} was trained on "
-            f"{embed.shape[1]}-channel features",
+            f"{width}-channel features",
         )
-    z = weights.get("class_matrix")
+    z = state["model"].get("class_matrix")  # every model keeps Z as this buffer (the contract)
     if z is not None and tuple(z.shape) != (bench.num_classes, bench.num_attributes):
         raise DataError(
             data,

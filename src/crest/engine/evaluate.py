@@ -23,7 +23,7 @@ from crest.data.schema.feature_cache import FeatureCache
 from crest.engine.checkpoint import load_model, selected_gamma, selected_opinion
 from crest.engine.runner import file_rows, run_model
 from crest.metrics import Key, czsl_accuracy, gzsl, seen_unseen_curve
-from crest.models.crest import CrestModel, CrestOutput
+from crest.models.contract import ModelOutput, ZSLModel
 from crest.opinion import OpinionSettings, Reported, report
 
 
@@ -31,23 +31,19 @@ from crest.opinion import OpinionSettings, Reported, report
 class Outputs:
     """Per-sample outputs of a model on some rows (numpy, on CPU)."""
 
-    logits: np.ndarray  # (N, C) uncalibrated f·Zᵀ
+    logits: np.ndarray  # (N, C) uncalibrated class scores
     labels: np.ndarray  # (N,)
-    vacuity: np.ndarray  # (N,) the paper's fused u = K/S over the classes in play
+    vacuity: np.ndarray | None  # (N,) the fused u = K/S over the classes in play (evidential)
     rows: np.ndarray  # (N,) file rows
-    alpha: np.ndarray  # (N, C) fused Dirichlet parameters over all classes
-    # each grounding direction alone ("vgt": s^V, "agt": s^A), when the model has both
+    alpha: np.ndarray | None  # (N, C) fused Dirichlet parameters over all classes (evidential)
+    # the model's named branches scored alone (CREST: "vgt" s^V and "agt" s^A)
     branch_logits: dict[str, np.ndarray] = field(default_factory=dict)  # (N, C) per branch
     branch_vacuity: dict[str, np.ndarray] = field(default_factory=dict)  # (N,) per branch
 
 
-#: the single-direction outputs of a two-branch model: (logits field, Dirichlet field) per name
-BRANCHES = {"vgt": ("logits_vgt", "alpha_vgt"), "agt": ("logits_agt", "alpha_agt")}
-
-
 @torch.no_grad()
 def collect_outputs(
-    model: CrestModel,
+    model: ZSLModel,
     path: str | Path,
     rows: np.ndarray,
     labels: np.ndarray,
@@ -95,9 +91,9 @@ def collect_outputs(
     return Outputs(
         logits=np.concatenate([s[0] for s in shares]),
         labels=np.concatenate([s[1] for s in shares]),
-        vacuity=np.concatenate([s[2] for s in shares]),
+        vacuity=None if local.vacuity is None else np.concatenate([s[2] for s in shares]),
         rows=rows,
-        alpha=np.concatenate([s[3] for s in shares]),
+        alpha=None if local.alpha is None else np.concatenate([s[3] for s in shares]),
         branch_logits={k: np.concatenate([s[4][k] for s in shares]) for k in local.branch_logits},
         branch_vacuity={k: np.concatenate([s[5][k] for s in shares]) for k in local.branch_vacuity},
     )
@@ -110,7 +106,7 @@ def _world() -> tuple[int, int]:
 
 
 def _collect(
-    model: CrestModel,
+    model: ZSLModel,
     path: str | Path,
     rows: np.ndarray,
     labels: np.ndarray,
@@ -121,26 +117,26 @@ def _collect(
     num_workers: int,
     cache: FeatureCache | None,
 ) -> Outputs:
-    both = model.vgt is not None and model.agt is not None
-
-    def pick(out: CrestOutput, y: torch.Tensor | None) -> dict[str, torch.Tensor]:
+    def pick(out: ModelOutput, y: torch.Tensor | None) -> dict[str, torch.Tensor]:
         assert y is not None
-        kept = {
-            "logits": out.logits.float(),
+        kept = {"logits": out.logits.float(), "labels": y}
+        if out.alpha is not None:
             # vacuity over the classes in play only (train ∪ validation classes under val)
-            "vacuity": _vacuity(out.alpha, classes),
-            "labels": y,
-            "alpha": out.alpha.float(),
-        }
-        if both:
-            for name, (logit_field, alpha_field) in BRANCHES.items():
-                kept[f"logits_{name}"] = getattr(out, logit_field).float()
-                kept[f"vacuity_{name}"] = _vacuity(getattr(out, alpha_field), classes)
+            kept["vacuity"] = _vacuity(out.alpha, classes)
+            kept["alpha"] = out.alpha.float()
+        for name, branch in out.branches.items():
+            kept[f"logits_{name}"] = branch.float()
+            if name in out.branch_alpha:
+                kept[f"vacuity_{name}"] = _vacuity(out.branch_alpha[name], classes)
         return kept
 
     reader = file_rows(path, rows, labels, device, batch_size, cache, num_workers)
     got = run_model(model, reader, pick, precision, progress="evaluating")
-    width = model.class_matrix.shape[0]
+    width = model.num_classes()
+    # what the model gives is known from a forward pass; a rank with no rows asks the model
+    probe = got or _probe_keys(model, path, labels, device, precision, classes, pick)
+    evidential = "alpha" in probe
+    branches = sorted(k.removeprefix("logits_") for k in probe if k.startswith("logits_"))
 
     def field(name: str, shape: tuple[int, ...]) -> np.ndarray:
         # no rows on this rank: empty arrays, so that every rank gathers the same keys
@@ -149,11 +145,28 @@ def _collect(
     return Outputs(
         logits=field("logits", (0, width)),
         labels=field("labels", (0,)).astype(np.int64),
-        vacuity=field("vacuity", (0,)),
+        vacuity=field("vacuity", (0,)) if evidential else None,
         rows=np.asarray(rows),
-        alpha=field("alpha", (0, width)),
-        branch_logits={n: field(f"logits_{n}", (0, width)) for n in BRANCHES} if both else {},
-        branch_vacuity={n: field(f"vacuity_{n}", (0,)) for n in BRANCHES} if both else {},
+        alpha=field("alpha", (0, width)) if evidential else None,
+        branch_logits={n: field(f"logits_{n}", (0, width)) for n in branches},
+        branch_vacuity={
+            n: field(f"vacuity_{n}", (0,)) for n in branches if f"vacuity_{n}" in probe
+        },
+    )
+
+
+def _probe_keys(
+    model: ZSLModel,
+    path: str | Path,
+    labels: np.ndarray,
+    device: torch.device,
+    precision: str,
+    classes: np.ndarray | None,
+    pick: Any,
+) -> dict[str, np.ndarray]:
+    """The outputs one row gives (a rank whose share is empty still gathers the same keys)."""
+    return run_model(
+        model, file_rows(path, np.zeros(1, np.int64), labels, device, 1), pick, precision
     )
 
 
@@ -186,8 +199,8 @@ class PlayOutputs:
     target: np.ndarray  # (N,) column of the true class
     unseen_column: np.ndarray  # (K,) bool
     is_unseen_image: np.ndarray  # (N,) bool
-    vacuity: np.ndarray  # (N,)
-    alpha: np.ndarray  # (N, K) the paper's fused Dirichlet
+    vacuity: np.ndarray | None  # (N,), evidential models only
+    alpha: np.ndarray | None  # (N, K) the fused Dirichlet, evidential models only
     branch_scores: dict[str, np.ndarray]  # s^V, s^A over the same columns
     rows: np.ndarray  # (N,) file rows
 
@@ -221,11 +234,17 @@ def play_outputs(
         is_unseen_image=np.r_[
             np.zeros(len(seen_out.labels), bool), np.ones(len(unseen_out.labels), bool)
         ],
-        vacuity=np.concatenate([seen_out.vacuity, unseen_out.vacuity]),
-        alpha=np.concatenate([seen_out.alpha, unseen_out.alpha])[:, play],
+        vacuity=_joined(seen_out.vacuity, unseen_out.vacuity),
+        alpha=None
+        if seen_out.alpha is None or unseen_out.alpha is None
+        else np.concatenate([seen_out.alpha, unseen_out.alpha])[:, play],
         branch_scores=branches,
         rows=np.concatenate([seen_out.rows, unseen_out.rows]),
     )
+
+
+def _joined(a: np.ndarray | None, b: np.ndarray | None) -> np.ndarray | None:
+    return None if a is None or b is None else np.concatenate([a, b])
 
 
 def reported_opinion(joined: PlayOutputs, gamma: float, settings: OpinionSettings) -> Reported:
@@ -269,13 +288,11 @@ def uncertainty_metrics(
     softmax = (
         decision_probability(joined.scores, gamma, len(seen)).max(axis=1) if len(conf) else conf
     )
-    dirichlet_prob = joined.alpha / joined.alpha.sum(axis=1, keepdims=True)
-    dirichlet_correct = dirichlet_prob.argmax(axis=1) == joined.target
     curve = accuracy_coverage(-conf, correct)
     conf_bins, acc_bins, counts = reliability(conf, correct)
     pu_bins, pu_freq, pu_counts = reliability(p_unseen, is_unseen)
     risk = risk_coverage_curve(conf, correct)
-    scalars = {
+    scalars: dict[str, float] = {
         Key.CONFIDENCE: _mean(conf),
         Key.ECE: expected_calibration_error(conf, correct),
         Key.AUROC_ERROR: auroc(-conf, ~correct),
@@ -286,14 +303,17 @@ def uncertainty_metrics(
         Key.P_UNSEEN_UNSEEN: _mean(p_unseen[is_unseen]),
         Key.AURC: risk_coverage_area(-conf, correct),
         Key.COVERAGE_AUC: curve.area,
-        Key.AUROC_ERROR_VACUITY: auroc(joined.vacuity, ~correct),
-        Key.AUROC_UNSEEN_VACUITY: auroc(joined.vacuity, is_unseen),
         Key.AUROC_ERROR_SOFTMAX: auroc(-softmax, ~correct),
         Key.ECE_SOFTMAX: expected_calibration_error(softmax, correct),
-        Key.ECE_DIRICHLET: expected_calibration_error(
-            dirichlet_prob.max(axis=1) if len(conf) else conf, dirichlet_correct
-        ),
     }
+    if joined.vacuity is not None and joined.alpha is not None:  # evidential models only
+        dirichlet_prob = joined.alpha / joined.alpha.sum(axis=1, keepdims=True)
+        dirichlet_correct = dirichlet_prob.argmax(axis=1) == joined.target
+        scalars[Key.AUROC_ERROR_VACUITY] = auroc(joined.vacuity, ~correct)
+        scalars[Key.AUROC_UNSEEN_VACUITY] = auroc(joined.vacuity, is_unseen)
+        scalars[Key.ECE_DIRICHLET] = expected_calibration_error(
+            dirichlet_prob.max(axis=1) if len(conf) else conf, dirichlet_correct
+        )
     curves = {
         "coverage": curve.coverage.tolist(),
         "coverage_accuracy": curve.accuracy.tolist(),
@@ -322,7 +342,7 @@ def _mean(values: np.ndarray) -> float:
 def branch_metrics(
     seen_out: Outputs, unseen_out: Outputs, seen: np.ndarray, unseen: np.ndarray, gamma: float
 ) -> dict[str, dict[str, float]]:
-    """Each grounding direction scored alone: CZSL, GZSL at the run's γ, the best-γ H of its own
+    """Each of the model's branches scored alone: CZSL, GZSL at the run's γ, the best-γ H of its own
     seen–unseen curve (the fair comparison: a branch's score scale differs from the fused one),
     and its mean uncertainty; empty for a one-branch model."""
     result = {}
@@ -331,7 +351,6 @@ def branch_metrics(
         ys, yu = seen_out.labels, unseen_out.labels
         g = gzsl(ls, ys, lu, yu, seen, unseen, gamma)
         curve = seen_unseen_curve(ls, ys, lu, yu, seen, unseen)
-        u = np.concatenate([seen_out.branch_vacuity[name], unseen_out.branch_vacuity[name]])
         result[name] = {
             Key.CZSL: czsl_accuracy(lu, yu, unseen),
             Key.U: g.unseen,
@@ -339,8 +358,11 @@ def branch_metrics(
             Key.H: g.harmonic,
             Key.BEST_GAMMA: curve.best_gamma,
             Key.BEST_H: curve.best_harmonic,
-            "vacuity": _mean(u),
         }
+        if name in seen_out.branch_vacuity and name in unseen_out.branch_vacuity:
+            result[name]["vacuity"] = _mean(
+                np.concatenate([seen_out.branch_vacuity[name], unseen_out.branch_vacuity[name]])
+            )
     return result
 
 
@@ -358,7 +380,7 @@ def mu_curve(
     """For each μ of MU_GRID (and the ``configured`` μ), the best-γ H of the fused scores
     μ s^A + (1 − μ) s^V (Eq. 16, 18 with another μ): what validation chooses μ from. Empty for a
     one-branch model."""
-    if not seen_out.branch_logits:
+    if not {"vgt", "agt"} <= set(seen_out.branch_logits):  # CREST's two directions (Eq. 16)
         return []
     grid = sorted(set(MU_GRID) | ({round(configured, 6)} if configured is not None else set()))
     (vs, as_), (vu, au) = (
@@ -397,6 +419,9 @@ def zsl_metrics(
         seen_out.logits, seen_out.labels, unseen_out.logits, unseen_out.labels, seen, unseen
     )
     scalars, curves = uncertainty_metrics(seen_out, unseen_out, seen, unseen, gamma, opinion)
+    if seen_out.vacuity is not None and unseen_out.vacuity is not None:
+        scalars[Key.VACUITY_SEEN] = _mean(seen_out.vacuity)
+        scalars[Key.VACUITY_UNSEEN] = _mean(unseen_out.vacuity)
     return (
         scalars
         | {"curves": curves}
@@ -409,8 +434,6 @@ def zsl_metrics(
             Key.AUSUC: curve.ausuc,
             Key.BEST_GAMMA: curve.best_gamma,
             Key.BEST_H: curve.best_harmonic,
-            Key.VACUITY_SEEN: _mean(seen_out.vacuity),
-            Key.VACUITY_UNSEEN: _mean(unseen_out.vacuity),
             "branches": branch_metrics(seen_out, unseen_out, seen, unseen, gamma),
         }
     )
@@ -423,8 +446,9 @@ def evaluate_checkpoint(
     device: str = "auto",
 ) -> dict[str, Any]:
     """Test metrics of a saved model: CZSL, GZSL at γ (given, else the run's), AUSUC, uncertainty."""
-    r = load_model(checkpoint, data=data, device=device)
+    r = load_model(checkpoint, data=data, device=device, images=True)
     state, cfg, bench, model, dev, path = r.state, r.cfg, r.bench, r.model, r.device, r.data_path
+    assert path is not None
     if gamma is None:
         gamma, how = selected_gamma(state, cfg), "the run's γ"
     else:

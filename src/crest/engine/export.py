@@ -1,5 +1,6 @@
-"""Share a trained model without pickle: ``model.safetensors`` (the weights) and ``config.json``
-(the config, the data file, the selection and the classes it was trained on).
+"""Share a trained model without pickle: ``model.safetensors`` (the weights, and the arrays of the
+class side under ``class_side.*``) and ``config.json`` (the config, the data file, the selection,
+the classes it was trained on and the rest of the class side: names, feature shape, settings).
 
 The exported folder loads wherever a checkpoint does (:func:`crest.engine.checkpoint.load_model`,
 ``crest.load``, ``crest predict``, ``crest eval``), and gives the same predictions.
@@ -16,6 +17,7 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
+from crest.data.schema.class_side import split_arrays
 from crest.errors import DataError
 from crest.run_folder import RunFolder
 from crest.version import package_version
@@ -23,6 +25,8 @@ from crest.version import package_version
 WEIGHTS = "model.safetensors"
 CONFIG = "config.json"
 #: checkpoint entries that an exported model keeps (the optimizer and the history stay behind)
+#: the prefix of the class side's arrays among the weights
+SIDE = "class_side."
 KEPT = ("config", "epoch", "phase", "selection_state", "seen_classes", "unseen_classes", "data")
 
 
@@ -41,8 +45,11 @@ def export_state(state: dict[str, Any], out: str | Path) -> Path:
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
     try:
         weights = {k: v.detach().cpu().contiguous() for k, v in state["model"].items()}
-        save_file(weights, str(tmp / WEIGHTS), metadata={"format": "pt"})
         meta = {k: state[k] for k in KEPT if k in state}
+        if "class_side" in state:
+            arrays, meta["class_side"] = split_arrays(state["class_side"])
+            weights |= {f"{SIDE}{k}": v.contiguous() for k, v in arrays.items()}
+        save_file(weights, str(tmp / WEIGHTS), metadata={"format": "pt"})
         meta["crest_version"] = package_version()
         (tmp / CONFIG).write_text(json.dumps(meta, indent=2))
         tmp.rename(out)
@@ -62,7 +69,11 @@ def load_export(folder: str | Path, map_location: str | torch.device = "cpu") ->
         raise DataError(folder, None, f"not a readable crest export: {exc}") from exc
     if not isinstance(meta, dict) or "config" not in meta:
         raise DataError(folder / CONFIG, "config", "missing; not a crest export")
-    return {**meta, "model": weights}
+    side = {k.removeprefix(SIDE): v for k, v in weights.items() if k.startswith(SIDE)}
+    model = {k: v for k, v in weights.items() if not k.startswith(SIDE)}
+    if side and isinstance(meta.get("class_side"), dict):
+        meta["class_side"] = {**meta["class_side"], **side}
+    return {**meta, "model": model}
 
 
 def checkpoint_to_export(source: str | Path) -> Path:

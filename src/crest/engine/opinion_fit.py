@@ -10,7 +10,7 @@ import torch
 
 from crest.data.schema.feature_cache import FeatureCache
 from crest.engine.evaluate import Outputs, collect_outputs, play_outputs
-from crest.models import CrestModel
+from crest.models.contract import ZSLModel
 from crest.opinion import OpinionSettings, fit_opinion
 
 
@@ -37,7 +37,7 @@ def fit_from_outputs(
 
 
 def fit_on_validation(
-    model: CrestModel,
+    model: ZSLModel,
     data_path: str | Path,
     labels: np.ndarray,
     rows: tuple[np.ndarray, np.ndarray],

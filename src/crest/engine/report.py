@@ -83,7 +83,8 @@ def config_summary(cfg: dict[str, Any]) -> str:
 def epoch_table(history: list[dict[str, Any]]) -> str:
     header = ["phase", "epoch", "loss", "split", "CZSL", "U", "S", "H", "γ", "AUSUC"]
     header += ["confidence AUROC / ECE", "p_unseen AUROC", "vacuity seen / unseen"]
-    header += ["VGT CZSL / H / u", "AGT CZSL / H / u"]
+    names = next((list(e["branches"]) for e in history if e.get("branches")), [])
+    header += [f"{n.upper()} CZSL / H / u" for n in names]
     rows = [
         [
             e["phase"],
@@ -96,7 +97,7 @@ def epoch_table(history: list[dict[str, Any]]) -> str:
             _auroc_ece(e),
             _u(e.get(Key.AUROC_UNSEEN)) if Key.AUROC_UNSEEN in e and Key.ECE_P_UNSEEN in e else "–",
             f"{_u(Key.read(e, Key.VACUITY_SEEN))} / {_u(Key.read(e, Key.VACUITY_UNSEEN))}",
-            *(_branch_cell(e.get("branches", {}).get(n)) for n in ("vgt", "agt")),
+            *(_branch_cell(e.get("branches", {}).get(n)) for n in names),
         ]
         for e in history
         if Key.CZSL in e
@@ -113,9 +114,8 @@ def _u(v: Any) -> str:
 
 def branch_table(metrics: dict[str, Any]) -> str:
     """The fused result and each grounding direction scored alone, at the same epoch and γ."""
-    fused_u = (
-        Key.read(metrics, Key.VACUITY_SEEN, 0) + Key.read(metrics, Key.VACUITY_UNSEEN, 0)
-    ) / 2
+    seen_u, unseen_u = Key.read(metrics, Key.VACUITY_SEEN), Key.read(metrics, Key.VACUITY_UNSEEN)
+    fused_u = None if seen_u is None or unseen_u is None else (seen_u + unseen_u) / 2
     rows = [["fused (reported)", *_scores(metrics, metrics.get(Key.BEST_H)), _u(fused_u)]]
     for name, b in metrics.get("branches", {}).items():
         rows.append([BRANCH_NAMES.get(name, name), *_scores(b, b[Key.BEST_H]), _u(_branch_u(b))])
@@ -183,8 +183,10 @@ def write_report(
 ) -> Path:
     """Write ``report.md``; figures are the PNG files under ``folder/figures`` (linked relatively)."""
     folder = Path(folder)
+    model = str(cfg.get("model", {}).get("name", "crest"))
+    title = "CREST" if model == "crest" else f"{model} (a peer, docs/peers.md)"
     lines = [
-        f"# CREST run: {folder.name}",
+        f"# {title} run: {folder.name}",
         "",
         "## Configuration",
         "",
@@ -211,10 +213,10 @@ def write_report(
     ]
     if metrics.get("branches"):
         lines += [
-            "## Each grounding direction alone",
+            "## Each branch alone",
             "",
-            "The same model and epoch: the fused scores, then VGT's s^V and AGT's s^A on their own "
-            "(H at the reported γ, and at the best γ of each one's own seen–unseen curve, since the "
+            "The same model and epoch: the combined scores, then each branch's on their own "
+            "(CREST: VGT's s^V and AGT's s^A; H at the reported γ, and at the best γ of each one's own seen–unseen curve, since the "
             "branches' score scales differ).",
             "",
             branch_table(metrics),

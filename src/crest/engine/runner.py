@@ -14,11 +14,11 @@ from tqdm.auto import tqdm
 
 from crest.data.schema.feature_cache import FeatureCache, RowBatches, in_order
 from crest.device import autocast
-from crest.models import CrestModel, CrestOutput
+from crest.models.contract import ModelOutput, ZSLModel
 
 Batch = tuple[torch.Tensor, torch.Tensor | None]
 #: what to keep of one batch's forward pass: name → tensor with the batch as its first dimension
-Pick = Callable[[CrestOutput, torch.Tensor | None], dict[str, torch.Tensor]]
+Pick = Callable[[ModelOutput, torch.Tensor | None], dict[str, torch.Tensor]]
 
 
 def file_rows(
@@ -43,7 +43,7 @@ def in_memory(features: torch.Tensor, batch_size: int, device: torch.device) -> 
 
 @torch.no_grad()
 def run_model(
-    model: CrestModel,
+    model: ZSLModel,
     batches: Iterable[Batch],
     pick: Pick,
     precision: str = "fp32",

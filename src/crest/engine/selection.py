@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,6 +37,35 @@ REPORTED = (
 )
 
 
+Score = Callable[[dict[str, Any]], float]
+
+
+def val_score(entry: dict[str, Any]) -> float:
+    """Validation H of an epoch as selection scores it: the best over γ and, where the entry
+    carries a ``mu_curve`` (``train.select_mu``), over μ too."""
+    curve = entry.get("mu_curve")
+    if curve:
+        return float(max(point[Key.BEST_H] for point in curve))
+    return float(entry[Key.BEST_H])
+
+
+def oracle_score(metric: str) -> Score:
+    """The test metric ``test-oracle`` picks an epoch by ("h" or "czsl")."""
+    key = {"h": Key.H, "czsl": Key.CZSL}[metric]
+    return lambda entry: float(entry[key])
+
+
+def best_entry(entries: list[dict[str, Any]], score: Score) -> dict[str, Any]:
+    """The one selection rule: the highest score, ties to the earliest epoch."""
+    return max(entries, key=lambda e: (score(e), -int(e["epoch"])))
+
+
+def improves(entry: dict[str, Any], earlier: list[dict[str, Any]], score: Score) -> bool:
+    """Whether ``entry`` becomes the selected epoch over ``earlier`` ones (:func:`best_entry`:
+    strictly higher; a tie keeps the earlier epoch). What the kept checkpoints follow."""
+    return not earlier or score(entry) > max(score(e) for e in earlier)
+
+
 def _evaluated(history: list[dict[str, Any]], phase: str) -> list[dict[str, Any]]:
     return [e for e in history if e.get("phase") == phase and Key.CZSL in e]
 
@@ -45,7 +75,7 @@ def choose_val_epoch(history: list[dict[str, Any]]) -> tuple[int, float, float]:
     entries = _evaluated(history, "val")
     if not entries:
         raise ValueError("no validation epochs in the history")
-    best = max(entries, key=lambda e: (e[Key.BEST_H], -e["epoch"]))
+    best = best_entry(entries, lambda e: float(e[Key.BEST_H]))
     return int(best["epoch"]), float(best[Key.BEST_GAMMA]), float(best[Key.BEST_H])
 
 
@@ -83,8 +113,8 @@ def final_metrics(
     if not test:
         raise ValueError("no evaluated epochs in the history")
     if selection == "test-oracle":
-        by_h = max(test, key=lambda e: (e[Key.H], -e["epoch"]))
-        by_czsl = max(test, key=lambda e: (e[Key.CZSL], -e["epoch"]))
+        by_h = best_entry(test, oracle_score("h"))
+        by_czsl = best_entry(test, oracle_score("czsl"))
         out = {k: by_h[k] for k in REPORTED if k in by_h}
         out[Key.CZSL] = by_czsl[Key.CZSL]
         out.update(

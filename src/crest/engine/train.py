@@ -19,6 +19,7 @@ from tqdm.auto import tqdm
 
 from crest.config import Config, validate_config, validate_for_data
 from crest.data.schema.benchmark import validation_protocol
+from crest.data.schema.class_side import class_side_state
 from crest.data.schema.feature_cache import (
     FeatureCache,
     RowBatches,
@@ -39,15 +40,22 @@ from crest.engine import distributed as D
 from crest.engine.checkpoint import load_checkpoint, save_checkpoint
 from crest.engine.evaluate import collect_outputs, mu_curve, zsl_metrics
 from crest.engine.opinion_fit import fit_on_validation
+from crest.engine.optimizers import build_optimizer
 from crest.engine.report import write_report
 from crest.engine.resume import resumed_config
 from crest.engine.samplers import EpochShuffle, PKBatchSampler
-from crest.engine.selection import choose_val_setting, final_metrics
+from crest.engine.selection import (
+    choose_val_setting,
+    final_metrics,
+    improves,
+    oracle_score,
+    val_score,
+)
 from crest.engine.tracking import NoTracker, Tracker, open_tracker
 from crest.errors import CrestError
-from crest.losses import CrestLoss
 from crest.metrics import Key
-from crest.models import CrestModel, create_model
+from crest.models import ZSLModel, create_loss, create_model
+from crest.models.contract import ModelLoss
 from crest.opinion import OpinionSettings
 from crest.run_folder import RunFolder
 from crest.run_lock import RunLock, check_free
@@ -112,7 +120,9 @@ class Trainer:
         validate_config(self.cfg)
         if self.resume_state is None:  # a checkpointed model was built under the rules of its day
             validate_for_data(self.cfg, self.bench.num_attributes, str(self.data_path))
-        self.model: CrestModel | None = None
+        self.model: ZSLModel | None = None
+        # saved in every checkpoint, so that a trained model needs no training file
+        self._class_side = class_side_state(self.bench)
         self.cache: FeatureCache | None = None
         self.cache_seconds = 0.0  # spent reading features into the cache
         self.tracker: Tracker = NoTracker()  # train.logger, rank 0 only
@@ -296,9 +306,7 @@ class Trainer:
         gamma = cfg.eval.gamma if gamma is None else gamma
         seed_everything(epoch_seed(cfg.train.seed, 0))
         model = create_model(cfg, self.bench).to(dev)
-        optimizer = torch.optim.Adam(
-            model.parameters(), lr=cfg.train.lr, weight_decay=cfg.train.weight_decay
-        )
+        optimizer = build_optimizer(cfg.train, model.parameters())
         start = 1
         state = self.resume_state
         if state is not None and state.get("phase") == task.phase:
@@ -315,9 +323,9 @@ class Trainer:
             # the training step only: checkpoints and evaluation use the eager `model`, whose
             # parameters the compiled module shares
             net = torch.compile(net, backend=cfg.train.compile_backend)  # type: ignore[assignment]
-        criterion = CrestLoss(
-            cfg.loss, torch.as_tensor(task.seen), torch.as_tensor(task.unseen), cfg.model.fusion
-        ).to(dev)
+        criterion = create_loss(cfg, torch.as_tensor(task.seen), torch.as_tensor(task.unseen)).to(
+            dev
+        )
         loader, sampler = self._loader(task)
         self.model = model  # the model being trained (after run(): the final one)
         for epoch in range(start, epochs + 1):
@@ -368,9 +376,9 @@ class Trainer:
     def _train_epoch(
         self,
         net: torch.nn.Module,
-        model: CrestModel,
+        model: ZSLModel,
         optimizer: torch.optim.Optimizer,
-        criterion: CrestLoss,
+        criterion: ModelLoss,
         loader: RowBatches,
         sampler: Any,
         task: Task,
@@ -438,7 +446,7 @@ class Trainer:
             "samples_per_s": round(seen_samples * self.dist.world_size / max(elapsed, 1e-9), 1),
         }
 
-    def _evaluate(self, model: CrestModel, task: Task, gamma: float) -> dict[str, Any]:
+    def _evaluate(self, model: ZSLModel, task: Task, gamma: float) -> dict[str, Any]:
         cfg, b = self.cfg, self.bench
         play = np.concatenate([task.seen, task.unseen])
         classes = None if len(play) == b.num_classes else play
@@ -458,15 +466,16 @@ class Trainer:
             metrics["mu_curve"] = mu_curve(
                 seen_out, unseen_out, task.seen, task.unseen, cfg.model.mu
             )
-        for split, out in (("seen", seen_out), ("unseen", unseen_out)):
-            metrics[f"vacuity_hist_{split}"] = vacuity_histogram(out.vacuity).tolist()
-        metrics["vacuity_hist_edges"] = [round(float(e), 6) for e in VACUITY_EDGES]
+        if seen_out.vacuity is not None and unseen_out.vacuity is not None:  # evidential models
+            for split, u in (("seen", seen_out.vacuity), ("unseen", unseen_out.vacuity)):
+                metrics[f"vacuity_hist_{split}"] = vacuity_histogram(u).tolist()
+            metrics["vacuity_hist_edges"] = [round(float(e), 6) for e in VACUITY_EDGES]
         metrics["eval_split"] = task.eval_split
         return metrics
 
     def _checkpoint(
         self,
-        model: CrestModel,
+        model: ZSLModel,
         optimizer: torch.optim.Optimizer,
         task: Task,
         epoch: int,
@@ -483,33 +492,27 @@ class Trainer:
             "seen_classes": task.seen.tolist(),
             "unseen_classes": task.unseen.tolist(),
             "data": str(self.data_path),
+            "class_side": self._class_side,
         }
         folder = self.folder
         save_checkpoint(folder.last_checkpoint, state)
-        if task.phase == "val" and Key.BEST_H in entry:
-            # the epoch validation will choose: best H over γ and, with select_mu, over μ too
-            earlier = [
-                e
-                for e in self.history
-                if e.get("phase") == "val" and Key.BEST_H in e and e is not entry
-            ]
-            # ties keep the earlier epoch, as choose_val_setting does
-            if not earlier or _val_score(entry) > max(_val_score(e) for e in earlier):
-                save_checkpoint(folder.best_val_checkpoint, state)
+        # the kept checkpoints follow the rule selection reports by (crest.engine.selection):
+        # a later epoch replaces the kept one only when it scores strictly higher
+        if (
+            task.phase == "val"
+            and Key.BEST_H in entry
+            and improves(entry, self._earlier(entry, "val", Key.BEST_H), val_score)
+        ):
+            save_checkpoint(folder.best_val_checkpoint, state)
         if task.phase == "final" and self.cfg.train.selection == "test-oracle" and Key.H in entry:
-            done = [e for e in self.history if e.get("phase") == "final" and Key.H in e]
-            if entry[Key.H] >= max(e[Key.H] for e in done):
-                save_checkpoint(folder.oracle_checkpoint("h"), state)
-            if entry[Key.CZSL] >= max(e[Key.CZSL] for e in done):
-                save_checkpoint(folder.oracle_checkpoint("czsl"), state)
+            earlier = self._earlier(entry, "final", Key.H)
+            for metric in ("h", "czsl"):
+                if improves(entry, earlier, oracle_score(metric)):
+                    save_checkpoint(folder.oracle_checkpoint(metric), state)
 
-
-def _val_score(entry: dict[str, Any]) -> float:
-    """Validation H of an epoch as selection scores it (crest.engine.selection)."""
-    curve = entry.get("mu_curve")
-    if curve:
-        return float(max(point[Key.BEST_H] for point in curve))
-    return float(entry[Key.BEST_H])
+    def _earlier(self, entry: dict[str, Any], phase: str, key: str) -> list[dict[str, Any]]:
+        """The evaluated epochs of ``phase`` before ``entry``."""
+        return [e for e in self.history if e.get("phase") == phase and key in e and e is not entry]
 
 
 def _epoch_line(entry: dict[str, Any], epochs: int) -> str:
@@ -526,5 +529,5 @@ def _epoch_line(entry: dict[str, Any], epochs: int) -> str:
 
 
 def train(cfg: Config, out_dir: str | Path, resume: bool = False) -> dict[str, Any]:
-    """Train CREST as configured; returns the metrics written to ``out_dir/metrics.json``."""
+    """Train ``cfg.model.name`` as configured; returns the metrics written to ``out_dir/metrics.json``."""
     return Trainer(cfg, out_dir, resume=resume).run()

@@ -2,7 +2,7 @@
 
 Figures are ``matplotlib.figure.Figure`` objects on an Agg canvas, never pyplot: nothing global
 (no backend switch at import, no figure registry to close), the same style as the attribute
-report's figures (crest.explain.attribute_report)."""
+report's figures (crest.stats.report)."""
 
 from __future__ import annotations
 
@@ -301,39 +301,43 @@ def p_unseen_histogram(
 
 
 def branch_curves(path: Path, history: list[dict[str, Any]]) -> Path | None:
-    """Fused scores against each grounding direction alone over the epochs of the final phase:
-    CZSL, best-γ H and mean vacuity (what each direction contributes, without an ablation)."""
+    """The model's scores against each of its branches alone over the epochs of the final phase:
+    CZSL, best-γ H and, for evidential models, mean vacuity (what each branch contributes,
+    without an ablation). None for a model without branches."""
     entries = [e for e in history if e.get("branches") and e.get("eval_split") == "test"]
     if not entries:
         return None
     epochs = [e["epoch"] for e in entries]
+    names = list(entries[0]["branches"])
+    evidential = Key.read(entries[0], Key.VACUITY_SEEN) is not None
     series: dict[str, dict[str, list[float]]] = {
         "fused": {
             Key.CZSL: [e[Key.CZSL] for e in entries],
             Key.BEST_H: [e[Key.BEST_H] for e in entries],
-            "vacuity": [
-                (Key.read(e, Key.VACUITY_SEEN) + Key.read(e, Key.VACUITY_UNSEEN)) / 2
-                for e in entries
-            ],
         }
     }
-    for name in ("vgt", "agt"):
+    if evidential:
+        series["fused"]["vacuity"] = [
+            (Key.read(e, Key.VACUITY_SEEN) + Key.read(e, Key.VACUITY_UNSEEN)) / 2 for e in entries
+        ]
+    for name in names:
         branch = [e["branches"][name] for e in entries]
         series[name] = {
             Key.CZSL: [b[Key.CZSL] for b in branch],
             Key.BEST_H: [b[Key.BEST_H] for b in branch],
-            "vacuity": [b.get("vacuity", b.get("uncertainty")) for b in branch],
         }
-    fig, axes = subplots(1, 3, figsize=(12, 3.2))
-    panels = (
+        if evidential:
+            series[name]["vacuity"] = [b.get("vacuity", b.get("uncertainty")) for b in branch]
+    panels = [
         (Key.CZSL, "CZSL (%)", 100.0),
         (Key.BEST_H, "GZSL H at each one's best γ (%)", 100.0),
-        ("vacuity", "mean vacuity u = K/S (paper)", 1.0),
-    )
-    styles = {
-        "fused": ("fused", "black"),
-        "vgt": ("VGT alone", "tab:blue"),
-        "agt": ("AGT alone", "tab:orange"),
+    ]
+    if evidential:
+        panels.append(("vacuity", "mean vacuity u = K/S (paper)", 1.0))
+    fig, axes = subplots(1, len(panels), figsize=(4 * len(panels), 3.2))
+    colors = ["tab:blue", "tab:orange", "tab:green", "tab:red"]
+    styles = {"fused": ("fused", "black")} | {
+        n: (f"{n.upper()} alone", colors[i % len(colors)]) for i, n in enumerate(names)
     }
     for ax, (key, title, scale) in zip(axes, panels, strict=True):
         for name, (label, color) in styles.items():
@@ -345,5 +349,40 @@ def branch_curves(path: Path, history: list[dict[str, Any]]) -> Path | None:
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=8)
-    fig.suptitle("Each grounding direction and their fusion, test split", fontsize=10, y=1.03)
+    fig.suptitle("Each branch and their combination, test split", fontsize=10, y=1.03)
+    return save(fig, path)
+
+
+def compare_curves(path: Path, curves: dict[str, tuple[np.ndarray, np.ndarray, float]]) -> Path:
+    """One seen–unseen curve per model: {model: (seen accuracy, unseen accuracy, AUSUC)}."""
+    fig, ax = subplots(figsize=(4.8, 4.4))
+    for model, (seen, unseen, ausuc) in curves.items():
+        ax.plot(
+            100 * unseen,
+            100 * seen,
+            drawstyle="steps-post",
+            label=f"{model} (AUSUC {100 * ausuc:.1f})",
+        )
+    ax.set_xlabel("U: unseen-class accuracy (%)")
+    ax.set_ylabel("S: seen-class accuracy (%)")
+    ax.set_xlim(0, 100)
+    ax.set_ylim(0, 100)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    ax.set_title("Seen–unseen accuracy as γ varies, test split", fontsize=10)
+    return save(fig, path)
+
+
+def h_over_epochs(path: Path, curves: dict[str, np.ndarray], note: str) -> Path:
+    """Test H per epoch, one line per model (mean over seeds)."""
+    fig, ax = subplots(figsize=(5.2, 3.8))
+    for model, h in curves.items():
+        ax.plot(np.arange(1, len(h) + 1), 100 * h, marker=".", label=model)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("H (%)")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    ax.set_title("GZSL H over epochs, test split", fontsize=10)
+    ax.text(0.0, -0.22, note, transform=ax.transAxes, fontsize=7, color="gray")
     return save(fig, path)

@@ -12,7 +12,7 @@ from crest.config import Config
 from crest.data.schema.benchmark import Benchmark
 from crest.engine.checkpoint import load_model
 from crest.errors import DataError
-from crest.models import CrestModel
+from crest.models.contract import ZSLModel
 from crest.run_folder import RunFolder
 
 
@@ -21,8 +21,8 @@ class LoadedRun:
     folder: Path
     cfg: Config
     bench: Benchmark
-    data_path: Path
-    model: CrestModel
+    data_path: Path | None
+    model: ZSLModel
     state: dict[str, Any]
     metrics: dict[str, Any]
     history: list[dict[str, Any]]
@@ -43,7 +43,7 @@ def load_run(
         if checkpoint
         else run.reported_checkpoint(str(metrics.get("selection", "final")))
     )
-    r = load_model(path, data=data)
+    r = load_model(path, data=data, images=True)
     history = run.read_history()
     return LoadedRun(
         run.root, r.cfg, r.bench, r.data_path, r.model, r.state, metrics, history, r.device

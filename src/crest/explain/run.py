@@ -21,7 +21,7 @@ from crest.explain.loading import LoadedRun, load_run
 from crest.explain.localization import localization_score
 from crest.markdown import md_table
 from crest.metrics import Key, seen_unseen_curve
-from crest.models import CrestOutput
+from crest.models.contract import ModelOutput
 from crest.run_folder import RunFolder
 
 log = logging.getLogger(__name__)
@@ -34,23 +34,20 @@ def forward_rows(
     """Model outputs for file rows, in order: logits (fused and per direction), alpha, vacuity,
     embeddings, attention."""
 
-    def pick(out: CrestOutput, y: torch.Tensor | None) -> dict[str, torch.Tensor]:
+    def pick(out: ModelOutput, y: torch.Tensor | None) -> dict[str, torch.Tensor]:
         assert y is not None
-        kept = {
-            "logits": out.logits.float(),
-            "alpha": out.alpha.float(),
-            "vacuity": out.vacuity.float(),
-            "embedding": out.embedding.float(),
-            "labels": y,
-        }
-        for name in ("scores_vgt", "scores_agt", "logits_vgt", "logits_agt"):
-            value = getattr(out, name)
-            if value is not None:
-                kept[name] = value.float()
-        if keep_attention and out.attention is not None:
+        kept = {"logits": out.logits.float(), "embedding": out.embedding.float(), "labels": y}
+        if out.alpha is not None:
+            kept["alpha"] = out.alpha.float()
+            kept["vacuity"] = out.logits.shape[1] / out.alpha.float().sum(dim=1)
+        for name, branch in out.branches.items():
+            kept[f"logits_{name}"] = branch.float()
+        if keep_attention and out.attention is not None and out.attention_scores is not None:
             kept["attention"] = out.attention.float()
+            kept["attention_scores"] = out.attention_scores.float()
         return kept
 
+    assert run.data_path is not None
     batches = file_rows(run.data_path, rows, run.bench.labels, run.device, run.cfg.eval.batch_size)
     return run_model(run.model, batches, pick, return_attention=keep_attention)
 
@@ -59,10 +56,12 @@ def _outputs(d: dict[str, np.ndarray], rows: np.ndarray) -> Outputs:
     return Outputs(
         logits=d["logits"],
         labels=d["labels"],
-        vacuity=d["vacuity"],
+        vacuity=d.get("vacuity"),
         rows=rows,
-        alpha=d["alpha"],
-        branch_logits={n: d[f"logits_{n}"] for n in ("vgt", "agt") if f"logits_{n}" in d},
+        alpha=d.get("alpha"),
+        branch_logits={
+            k.removeprefix("logits_"): v for k, v in d.items() if k.startswith("logits_")
+        },
     )
 
 
@@ -92,12 +91,15 @@ def explain_run(
     localization_images: int = 500,
     tsne_classes: int = 10,
     seed: int = 0,
+    data: str | Path | None = None,
 ) -> dict[str, Any]:
     """Write figures under ``folder/figures``, numbers into ``explain.json`` and ``metrics.json``,
-    and regenerate ``report.md``. Returns the numbers."""
-    run = load_run(folder)
+    and regenerate ``report.md``. Returns the numbers. ``data``: the benchmark file to read images
+    from (default: the training file)."""
+    run = load_run(folder, data=data)
     b, rng = run.bench, np.random.default_rng(seed)
     fig_dir = RunFolder(run.folder).figures
+    assert run.data_path is not None  # load_run reads the benchmark file (images=True)
     seen_cls, unseen_cls = b.seen_classes, b.unseen_classes
     gamma = float(run.metrics.get(Key.GAMMA, run.cfg.eval.gamma))
     ts, tu = b.splits["test_seen"], b.splits["test_unseen"]
@@ -175,9 +177,12 @@ def explain_run(
     )
     figures.vacuity_densities(fig_dir / "vacuity_density.png", run.history)
 
-    # attention maps of chosen or sampled test images
-    has_vgt = run.model.vgt is not None
-    if has_vgt:
+    # attention maps of chosen or sampled test images, for a model that has attention
+    has_attention = run.model.has_attention and _gives_attention(run, ts[:1])
+    if not has_attention:
+        numbers["attention"] = f"{run.cfg.model.name} gives no attribute→region attention: no maps"
+        log.info("%s", numbers["attention"])
+    if has_attention:
         chosen = (
             np.asarray(rows)
             if rows
@@ -195,7 +200,7 @@ def explain_run(
         panels = []
         root = Path(image_root) if image_root else None
         for i, row in enumerate(chosen):
-            top = np.argsort(-fw["scores_vgt"][i])[:top_k]
+            top = np.argsort(-fw["attention_scores"][i])[:top_k]
             pred = int(
                 np.argmax(fw["logits"][i] + gamma * np.isin(np.arange(b.num_classes), unseen_cls))
             )
@@ -204,10 +209,11 @@ def explain_run(
             panels.append(
                 {
                     "title": f"row {row} ({kind})\ntrue {figures.short(b.class_names[label], 26)}\n"
-                    f"pred {figures.short(b.class_names[pred], 26)} · vacuity {fw['vacuity'][i]:.2f}",
+                    f"pred {figures.short(b.class_names[pred], 26)}"
+                    + (f" · vacuity {fw['vacuity'][i]:.2f}" if "vacuity" in fw else ""),
                     "attention": fw["attention"][i][top].reshape(len(top), h, w),
                     "names": [b.attribute_names[a] for a in top],
-                    "scores": fw["scores_vgt"][i][top],
+                    "scores": fw["attention_scores"][i][top],
                     "present": None if truth is None else truth[i][top].astype(bool),
                     "image": _load_image(root, b.image_files, int(row)),
                 }
@@ -215,7 +221,7 @@ def explain_run(
         figures.attention_maps(fig_dir / "attention_maps.png", panels, top_k)
 
     # localization against ground-truth masks (synthetic worlds record them)
-    if has_vgt and b.has_ground_truth:
+    if has_attention and b.has_ground_truth:
         test_rows = np.concatenate([ts, tu])
         picked = _sample(rng, test_rows, localization_images)
         fw = forward_rows(run, picked, keep_attention=True)
@@ -231,7 +237,7 @@ def explain_run(
             "images": len(picked),
         }
 
-    # t-SNE of VGT, AGT and fused embeddings for a few seen and unseen classes
+    # t-SNE of the embedding (and the attention's attribute scores) for a few seen and unseen classes
     pick_s = rng.choice(seen_cls, size=min(tsne_classes, len(seen_cls)), replace=False)
     pick_u = rng.choice(unseen_cls, size=min(tsne_classes, len(unseen_cls)), replace=False)
     embs: dict[str, list[np.ndarray]] = {}
@@ -240,11 +246,13 @@ def explain_run(
         for c in classes:
             idx = np.flatnonzero(out["labels"] == c)[:30]
             labels.append(out["labels"][idx])
-            for key, title in (
-                ("scores_vgt", "VGT scores a^V"),
-                ("scores_agt", "AGT scores ã^A"),
-                ("embedding", "fused embedding f"),
-            ):
+            views = [("embedding", "embedding f (what the class scores compare with Z)")]
+            views += [
+                (k, f"{k.removeprefix('logits_')} class scores")
+                for k in out
+                if k.startswith("logits_")
+            ]
+            for key, title in views:
                 if key in out:
                     embs.setdefault(title, []).append(out[key][idx])
     lab = np.concatenate(labels)
@@ -278,6 +286,11 @@ def explain_run(
     return numbers
 
 
+def _gives_attention(run: LoadedRun, rows: np.ndarray) -> bool:
+    """Whether the model, as configured, returns attention maps (CREST without VGT does not)."""
+    return len(rows) > 0 and "attention" in forward_rows(run, rows, keep_attention=True)
+
+
 def explain_section(n: dict[str, Any]) -> str:
     lines = [
         "## Inside the model",
@@ -292,21 +305,27 @@ def explain_section(n: dict[str, Any]) -> str:
         ["p_unseen: AUROC, unseen vs. seen test images", f"{n[Key.AUROC_UNSEEN]:.3f}"],
         ["p_unseen: expected calibration error", f"{100 * n[Key.ECE_P_UNSEEN]:.1f}%"],
         [
-            "vacuity u = K/S (paper): AUROC wrong vs. right; unseen vs. seen",
-            f"{n[Key.AUROC_ERROR_VACUITY]:.3f}; {n[Key.AUROC_UNSEEN_VACUITY]:.3f}",
-        ],
-        [
             "risk–coverage area (decisions ranked by confidence; lower is better)",
             f"{100 * n[Key.AURC]:.1f}%",
         ],
         ["accuracy–coverage area", f"{100 * n[Key.COVERAGE_AUC]:.1f}%"],
         ["AUSUC (area of the seen–unseen curve)", f"{100 * n[Key.AUSUC]:.1f}"],
     ]
+    if Key.AUROC_ERROR_VACUITY in n:  # evidential models only
+        rows.insert(
+            4,
+            [
+                "vacuity u = K/S (paper): AUROC wrong vs. right; unseen vs. seen",
+                f"{n[Key.AUROC_ERROR_VACUITY]:.3f}; {n[Key.AUROC_UNSEEN_VACUITY]:.3f}",
+            ],
+        )
+    if "attention" in n:
+        rows.append(["attention maps", n["attention"]])
     if "localization" in n:
         loc = n["localization"]
         rows += [
             [
-                "localization: VGT's most-attended region inside the attribute's true region",
+                "localization: the most-attended region inside the attribute's true region",
                 f"{100 * loc['vgt']:.1f}% of {loc['pairs']} (image, present attribute) pairs",
             ],
             [

@@ -1,8 +1,8 @@
-"""CREST's losses (docs/method.md §3): ARISE, VICL, DIGS, EDL and their total (Eq. 17). Pure PyTorch."""
+"""Loss terms the models share (docs/method.md §3): ARISE (cross-entropy + self-calibration),
+VICL, DIGS. Pure PyTorch; each model's total loss lives in its own subpackage."""
 
 from crest.losses.arise import arise_loss
 from crest.losses.digs import digs_loss
-from crest.losses.total import CrestLoss
 from crest.losses.vicl import vicl_loss, vicl_positives
 
-__all__ = ["CrestLoss", "arise_loss", "digs_loss", "vicl_loss", "vicl_positives"]
+__all__ = ["arise_loss", "digs_loss", "vicl_loss", "vicl_positives"]

@@ -1,6 +1,17 @@
-"""CREST model: pure PyTorch, importing nothing from training or CLI code."""
+"""The models: pure PyTorch, importing nothing from training or CLI code. Every model fills the
+contract of :mod:`crest.models.contract`; :mod:`crest.models.registry` is the one door to them."""
 
-from crest.models.crest import CrestModel, CrestOutput
-from crest.models.factory import ArraySide, create_model
+from crest.models.contract import ArrayInputs, ModelOutput, ZSLModel
+from crest.models.crest import CrestLoss, CrestModel, CrestOutput
+from crest.models.registry import create_loss, create_model
 
-__all__ = ["ArraySide", "CrestModel", "CrestOutput", "create_model"]
+__all__ = [
+    "ArrayInputs",
+    "CrestLoss",
+    "CrestModel",
+    "CrestOutput",
+    "ModelOutput",
+    "ZSLModel",
+    "create_loss",
+    "create_model",
+]

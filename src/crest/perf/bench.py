@@ -22,9 +22,8 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from crest.config import ModelConfig, load_config
 from crest.device import autocast, choose_device
-from crest.losses import CrestLoss
 from crest.markdown import md_table
-from crest.models import ArraySide, create_model
+from crest.models import ArrayInputs, create_loss, create_model
 
 #: name: (grid side, attributes, classes, seen classes, config)
 SHAPES: dict[str, tuple[int, int, int, int, str]] = {
@@ -111,14 +110,12 @@ def run_bench(
     mcfg: ModelConfig = cfg.model
     rng = np.random.default_rng(0)
     torch.manual_seed(0)
-    shape_only = ArraySide(
+    shape_only = ArrayInputs(
         2048, rng.normal(size=(attributes, 300)), np.abs(rng.normal(size=(classes, attributes)))
     )
-    model = create_model(mcfg, shape_only)
+    model = create_model(cfg, shape_only)
     model.to(dev)
-    loss_fn = CrestLoss(cfg.loss, torch.arange(seen), torch.arange(seen, classes), mcfg.fusion).to(
-        dev
-    )
+    loss_fn = create_loss(cfg, torch.arange(seen), torch.arange(seen, classes)).to(dev)
     opt = torch.optim.Adam(model.parameters(), lr=1e-4)
     x = y = torch.empty(0)  # the training batch is made after the inference measurement
     net: Callable[[torch.Tensor], Any] = torch.compile(model) if compile else model

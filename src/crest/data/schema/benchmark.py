@@ -52,6 +52,8 @@ class Benchmark(ClassMatrix):
     feature_dtype: str | None = None
     has_ground_truth: bool = False
     meta: dict[str, Any] = field(default_factory=dict)
+    # (seen, unseen) class ids of a class side read from a model file, which has no labels
+    stored_split: tuple[np.ndarray, np.ndarray] | None = None
 
     # ---- sizes -------------------------------------------------------------------------
     @property
@@ -76,10 +78,14 @@ class Benchmark(ClassMatrix):
 
     @property
     def seen_classes(self) -> np.ndarray:
+        if self.stored_split is not None:
+            return self.stored_split[0]
         return self.classes_of("trainval")
 
     @property
     def unseen_classes(self) -> np.ndarray:
+        if self.stored_split is not None:
+            return self.stored_split[1]
         return self.classes_of("test_unseen")
 
     @property

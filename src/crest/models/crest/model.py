@@ -1,8 +1,8 @@
-"""The CREST model (docs/method.md §2); built by :func:`crest.models.factory.create_model`."""
+"""The CREST model (docs/method.md §2); built through :func:`crest.models.registry.create_model`."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
@@ -12,10 +12,11 @@ from torch import nn
 
 from crest.config import ModelConfig
 from crest.evidential import conflict_degree, evidence_from_logits, fuse, opinion
-from crest.features import embed_regions
+from crest.models.contract import ModelOutput, ZSLModel, concat_outputs, shared
 from crest.models.geometry import GeometryBias
 from crest.models.grounding import AttributeGrounding, VisualGrounding
 from crest.models.pattern_bank import MetaPatternBank
+from crest.regions import embed_regions
 
 #: inference piece size on the CPU: at the CUB shape (batch 256, 2 cores) pieces of 8, 16 and 32
 #: samples all ran at 53-60 samples/s, 64 at 48-53, the whole batch at 37 with 1.8 GB peak RSS
@@ -23,39 +24,32 @@ from crest.models.pattern_bank import MetaPatternBank
 CPU_INFERENCE_CHUNK = 16
 
 
-@dataclass
-class CrestOutput:
-    """Everything one forward pass gives; explainability reads these, no second code path.
+@dataclass(kw_only=True)
+class CrestOutput(ModelOutput):
+    """CREST's forward pass: the contract's fields plus what CREST's own loss and figures read.
 
-    Per-branch fields are None when the branch is switched off. Class-level fields cover the
-    classes of the class matrix used in the call (all classes by default).
+    The contract's ``branches`` hold s^V ("vgt") and s^A ("agt") when both directions are on;
+    ``attention`` is VGT's attribute→region map with ``attention_scores`` = a^V; ``alpha`` is the
+    fused Dirichlet. Per-branch fields are None when the branch is switched off.
     """
 
-    embedding: torch.Tensor  # f = μ ã^A + (1 − μ) a^V  (B, A)
-    logits: torch.Tensor  # f Zᵀ  (B, C), uncalibrated (γ is added by evaluation)
-    scores_vgt: torch.Tensor | None  # a^V (B, A)
-    scores_agt: torch.Tensor | None  # ã^A (B, A), after the bank
-    scores_agt_raw: torch.Tensor | None  # a^A (B, A), before the bank
-    logits_vgt: torch.Tensor | None  # s^V (B, C)
-    logits_agt: torch.Tensor | None  # s^A (B, C)
-    attention: torch.Tensor | None  # VGT attribute→region weights (B, A, R), if asked for
-    region_relevance: torch.Tensor | None  # AGT s_r (B, R)
-    bank_query: torch.Tensor | None  # Q (B, d_p)
-    alpha_vgt: torch.Tensor | None  # Dirichlet parameters per branch (B, C)
-    alpha_agt: torch.Tensor | None
-    alpha: torch.Tensor  # fused (B, C)
-    vacuity: torch.Tensor  # fused u = K/S (B,): the paper's lack of evidence (docs/method.md §2.5)
-    vacuity_vgt: torch.Tensor | None
-    vacuity_agt: torch.Tensor | None
-    conflict: torch.Tensor | None  # c (B,) when both branches are on
-    # batch-independent: what the losses need besides the outputs, so they need no model
-    class_matrix: torch.Tensor = field(metadata={"per_sample": False})  # Z of the call (C', A)
-    bank_patterns: torch.Tensor | None = field(  # meta-patterns M (φ, d_p), when AGT has a bank
-        default=None, metadata={"per_sample": False}
-    )
+    scores_vgt: torch.Tensor | None = None  # a^V (B, A)
+    scores_agt: torch.Tensor | None = None  # ã^A (B, A), after the bank
+    scores_agt_raw: torch.Tensor | None = None  # a^A (B, A), before the bank
+    logits_vgt: torch.Tensor | None = None  # s^V (B, C)
+    logits_agt: torch.Tensor | None = None  # s^A (B, C)
+    region_relevance: torch.Tensor | None = None  # AGT s_r (B, R)
+    bank_query: torch.Tensor | None = None  # Q (B, d_p)
+    alpha_vgt: torch.Tensor | None = None  # Dirichlet parameters per branch (B, C)
+    alpha_agt: torch.Tensor | None = None
+    vacuity: torch.Tensor | None = None  # fused u = K/S (B,) (docs/method.md §2.5)
+    vacuity_vgt: torch.Tensor | None = None
+    vacuity_agt: torch.Tensor | None = None
+    conflict: torch.Tensor | None = None  # c (B,) when both branches are on
+    bank_patterns: torch.Tensor | None = shared()  # meta-patterns M (φ, d_p), with a bank
 
 
-class AttributeSide(NamedTuple):
+class AttributeContext(NamedTuple):
     """The batch-independent part of a forward pass (the attribute side and the grid biases)."""
 
     attributes: torch.Tensor  # embedded attributes (A, d)
@@ -66,18 +60,6 @@ class AttributeSide(NamedTuple):
     attributes_agt: torch.Tensor  # AGT's embedded attributes (``attributes`` with a shared front)
 
 
-def concat_outputs(pieces: list[CrestOutput]) -> CrestOutput:
-    """One output from the outputs of consecutive pieces of a batch."""
-    merged: dict[str, torch.Tensor | None] = {}
-    for f in fields(CrestOutput):
-        parts = [getattr(p, f.name) for p in pieces]
-        if parts[0] is None or not f.metadata.get("per_sample", True):
-            merged[f.name] = parts[0]  # shared by the pieces
-        else:
-            merged[f.name] = torch.cat(parts)
-    return CrestOutput(**merged)  # type: ignore[arg-type]
-
-
 def center_rows(vectors: torch.Tensor) -> torch.Tensor:
     """Word vectors minus their mean over attributes (all-zero rows, "no vector", stay zero)."""
     present = vectors.norm(dim=1) > 0
@@ -86,7 +68,10 @@ def center_rows(vectors: torch.Tensor) -> torch.Tensor:
     return torch.where(present[:, None], centred, vectors)
 
 
-class CrestModel(nn.Module):
+class CrestModel(ZSLModel):
+    name = "crest"
+    has_attention = True  # VGT's map, when VGT is on
+
     class_matrix: torch.Tensor  # Z (C, A), a buffer: moves with the model, saved in checkpoints
 
     def __init__(
@@ -162,7 +147,7 @@ class CrestModel(nn.Module):
         so the result is the same, with a fraction of the activation memory.
         """
         _, _, h, w = feature_map.shape
-        side = self.attribute_side(h, w)  # batch-independent: once per call, shared by pieces
+        side = self.attribute_context(h, w)  # batch-independent: once per call, shared by pieces
         chunk = self.inference_chunk(feature_map.device)
         if not torch.is_grad_enabled() and 0 < chunk < feature_map.shape[0]:
             pieces = [
@@ -172,7 +157,7 @@ class CrestModel(nn.Module):
             return concat_outputs(pieces)
         return self._forward(feature_map, side, class_matrix, return_attention)
 
-    def attribute_side(self, h: int, w: int) -> AttributeSide:
+    def attribute_context(self, h: int, w: int) -> AttributeContext:
         """Everything that depends on the attributes and the grid but not on the images."""
         attributes = self.attribute_embed(self.attribute_vectors)  # (A, d)
         queries = projected = bias_vgt = bias_agt = None
@@ -184,12 +169,12 @@ class CrestModel(nn.Module):
             bias_agt = self.geometry_agt(h, w) if self.geometry_agt is not None else None
             if self.attribute_embed_agt is not None:
                 attributes_agt = self.attribute_embed_agt(self.attribute_vectors)
-        return AttributeSide(attributes, queries, projected, bias_vgt, bias_agt, attributes_agt)
+        return AttributeContext(attributes, queries, projected, bias_vgt, bias_agt, attributes_agt)
 
     def _forward(
         self,
         feature_map: torch.Tensor,
-        side: AttributeSide,
+        side: AttributeContext,
         class_matrix: torch.Tensor | None,
         return_attention: bool,
     ) -> CrestOutput:
@@ -232,7 +217,11 @@ class CrestModel(nn.Module):
             single = alpha_v if alpha_v is not None else alpha_a
             assert single is not None
             alpha = single
+        both = logits_v is not None and logits_a is not None
         return CrestOutput(
+            branches={"vgt": logits_v, "agt": logits_a} if both else {},  # type: ignore[dict-item]
+            attention_scores=a_v if attention is not None else None,
+            branch_alpha={"vgt": alpha_v, "agt": alpha_a} if both else {},  # type: ignore[dict-item]
             embedding=embedding,
             logits=embedding @ zt,
             scores_vgt=a_v,

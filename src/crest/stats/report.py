@@ -14,7 +14,9 @@ from matplotlib.figure import Figure
 
 from crest.atomic import atomic_path, write_text_atomic
 from crest.errors import DataError
-from crest.explain.attribute_stats import (
+from crest.explain.figures import new_figure
+from crest.markdown import md_table
+from crest.stats.attributes import (
     DEFINITIONS,
     GROUP_SEP,
     MAJORITY,
@@ -23,8 +25,6 @@ from crest.explain.attribute_stats import (
     Pair,
     rounded,
 )
-from crest.explain.figures import new_figure
-from crest.markdown import md_table
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ from crest.evidential import conflict_degree, edl_loss, evidence_from_logits, fu
 from crest.losses.arise import arise_loss, class_positions
 from crest.losses.digs import digs_loss
 from crest.losses.vicl import vicl_loss
-from crest.models.crest import CrestOutput
+from crest.models.crest.model import CrestOutput
 
 
 class CrestLoss:
