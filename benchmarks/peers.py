@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 from branches_uncertainty import write_keeping_findings
+from crest.baseline import run_baseline
 from crest.compare import compare, table_rows
 from crest.data.synthetic.generator import WorldSpec
 from crest.data.synthetic.worlds import build_world, default_world
@@ -82,6 +83,16 @@ def main() -> None:
         if not runs:
             continue
         write_compare_report(folder, runs, f"synthetic, {name}")
+        ridge = run_baseline(world_file(name))
+        floor = [
+            "ridge baseline (pooled features → attributes)",
+            f"γ on validation classes ({ridge.gamma:.3f})",
+            "–",
+            *(f"{100 * v:.1f}" for v in (ridge.czsl_acc, ridge.gzsl_u, ridge.gzsl_s, ridge.gzsl_h)),
+            f"{100 * ridge.ausuc:.1f}",
+            "–",
+            "–",
+        ]
         sections.append(
             "\n".join(
                 [
@@ -91,7 +102,7 @@ def main() -> None:
                     f"{EPOCHS[name]} epochs. Full report with figures: `{folder}/report.md` "
                     "(not committed: run folders stay under runs/).",
                     "",
-                    md_table(HEADER, table_rows(runs)),
+                    md_table(HEADER, [*table_rows(runs), floor]),
                     "",
                 ]
             )

@@ -155,7 +155,7 @@ def score_run(folder: Path) -> dict[str, Any]:
         )
         return result
     last = folder / "checkpoints" / "last.pt"
-    restored = load_model(last, device="cpu")
+    restored = load_model(last, device="cpu", images=True)
     bench, path, cfg = restored.bench, restored.data_path, restored.cfg
     sel = restored.state["selection_state"]
     gamma, mu = float(sel["val_gamma"]), sel.get("val_mu")

@@ -74,7 +74,7 @@ SIGNALS: dict[str, tuple[str, Signal]] = {
 
 def signals_of_run(run: Path) -> dict[str, tuple[float, float]]:
     """AUROC (wrong vs right, unseen vs seen) of every signal for one finished run."""
-    r = load_model(run / "checkpoints" / "last.pt", device="cpu")
+    r = load_model(run / "checkpoints" / "last.pt", device="cpu", images=True)
     b, dev = r.bench, torch.device("cpu")
     gamma = selected_gamma(r.state, r.cfg)
     seen, unseen = b.seen_classes, b.unseen_classes

@@ -22,7 +22,7 @@ def test_bench_cli_reports_every_figure(tiny_world, tmp_path):
     shape = ["--shape", "cub7", "--batch", "8", "--inference-batch", "16", "--steps", "2"]
     extras = ["--profile", "4", "--data", str(tiny_world), "--json-out", str(out)]
     res = subprocess.run(
-        [CREST, "bench", *shape, *extras, *sets],
+        [CREST, "perf", *shape, *extras, *sets],
         capture_output=True,
         text=True,
         timeout=300,
