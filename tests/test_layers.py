@@ -17,6 +17,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
         "leaf",
         (
             "crest.errors",
+            "crest.safe_load",
             "crest.atomic",
             "crest.paths",
             "crest.version",

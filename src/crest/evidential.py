@@ -2,6 +2,12 @@
 
 Everything works on Dirichlet parameters ``alpha`` of shape (..., K), alpha = evidence + 1.
 Subjective-logic view: belief b = e/S, uncertainty u = K/S, with S = Σ alpha and Σ b + u = 1.
+
+Evidence is clamped at :data:`MAX_EVIDENCE` (alpha at MAX_EVIDENCE + 1) wherever it enters: past it,
+float32 products of uncertainties underflow (Dempster fusion turns NaN at 1e30) and the
+lgamma/digamma differences of the loss cancel catastrophically (a negative EDL loss at 1e30;
+bf16 and fp32 inputs of 1e4 gave losses 2.08 and 74.08). The clamp has no gradient beyond it.
+The EDL terms are computed in float64 and returned in float32 (float64 stays float64).
 """
 
 from __future__ import annotations
@@ -22,6 +28,15 @@ class Dirichlet(NamedTuple):
     probability: torch.Tensor  # (..., K)  alpha / S
 
 
+#: the largest evidence a class can hold (docs/method.md §2.5); alpha ≤ MAX_EVIDENCE + 1
+MAX_EVIDENCE = 1e6
+
+
+def _bounded(alpha: torch.Tensor) -> torch.Tensor:
+    """``alpha`` in float32 or wider, with evidence clamped at MAX_EVIDENCE."""
+    return _wide(alpha).clamp(max=MAX_EVIDENCE + 1.0)
+
+
 def _wide(x: torch.Tensor) -> torch.Tensor:
     """float16/bfloat16 in, float32 inside: digamma, lgamma and the sums over classes lose too
     much in half precision (negative losses in bf16, NaN in fp16); float64 stays float64."""
@@ -30,13 +45,13 @@ def _wide(x: torch.Tensor) -> torch.Tensor:
 
 def dirichlet(evidence: torch.Tensor) -> Dirichlet:
     """The opinion of non-negative ``evidence`` (..., K): alpha = e + 1."""
-    alpha = _wide(evidence) + 1.0
-    return opinion(alpha)
+    return opinion(_wide(evidence) + 1.0)
 
 
 def opinion(alpha: torch.Tensor) -> Dirichlet:
-    """The opinion of Dirichlet parameters ``alpha`` (..., K), all ≥ 1."""
-    alpha = _wide(alpha)
+    """The opinion of Dirichlet parameters ``alpha`` (..., K), all ≥ 1 (evidence clamped at
+    MAX_EVIDENCE)."""
+    alpha = _bounded(alpha)
     k = alpha.shape[-1]
     strength = alpha.sum(dim=-1, keepdim=True)
     return Dirichlet(
@@ -49,13 +64,15 @@ def opinion(alpha: torch.Tensor) -> Dirichlet:
 
 
 def evidence_from_logits(logits: torch.Tensor) -> torch.Tensor:
-    """Non-negative evidence from class logits: softplus (docs/method.md §2.5)."""
-    return F.softplus(_wide(logits))
+    """Non-negative evidence from class logits: softplus, at most MAX_EVIDENCE (docs/method.md §2.5)."""
+    return F.softplus(_wide(logits)).clamp(max=MAX_EVIDENCE)
 
 
 def kl_to_uniform(alpha: torch.Tensor) -> torch.Tensor:
-    """KL(Dir(alpha) ‖ Dir(1)) per sample, in closed form (..., K) → (...)."""
-    alpha = _wide(alpha)
+    """KL(Dir(alpha) ‖ Dir(1)) per sample, in closed form (..., K) → (...); computed in float64
+    (a difference of large lgamma values), returned in alpha's float32-or-wider dtype."""
+    out_dtype = _wide(alpha).dtype
+    alpha = _bounded(alpha).double()
     k = alpha.shape[-1]
     s = alpha.sum(dim=-1)
     return (
@@ -63,17 +80,19 @@ def kl_to_uniform(alpha: torch.Tensor) -> torch.Tensor:
         - torch.lgamma(torch.tensor(float(k), dtype=alpha.dtype, device=alpha.device))
         - torch.lgamma(alpha).sum(dim=-1)
         + ((alpha - 1.0) * (torch.digamma(alpha) - torch.digamma(s).unsqueeze(-1))).sum(dim=-1)
-    )
+    ).to(out_dtype)
 
 
 def edl_terms(alpha: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-sample digamma cross-entropy and KL with the target evidence removed (Eq. 11–14)."""
-    alpha = _wide(alpha)
+    """Per-sample digamma cross-entropy and KL with the target evidence removed (Eq. 11–14),
+    computed in float64 and returned in alpha's float32-or-wider dtype."""
+    out_dtype = _wide(alpha).dtype
+    alpha = _bounded(alpha).double()
     y = F.one_hot(target, alpha.shape[-1]).to(alpha.dtype)
     s = alpha.sum(dim=-1)
     ace = torch.digamma(s) - (y * torch.digamma(alpha)).sum(dim=-1)
     alpha_tilde = y + (1.0 - y) * alpha
-    return ace, kl_to_uniform(alpha_tilde)
+    return ace.to(out_dtype), kl_to_uniform(alpha_tilde).to(out_dtype)
 
 
 def kl_weight(epoch: int, anneal_epochs: int) -> float:
@@ -91,7 +110,7 @@ def edl_loss(
 
 def fuse_average(alpha_1: torch.Tensor, alpha_2: torch.Tensor) -> torch.Tensor:
     """Averaging belief fusion: exactly the evidence average, ᾱ = (e_1 + e_2)/2 + 1."""
-    return (_wide(alpha_1) + _wide(alpha_2)) / 2.0
+    return (_bounded(alpha_1) + _bounded(alpha_2)) / 2.0
 
 
 def fuse_dempster(alpha_1: torch.Tensor, alpha_2: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:

@@ -141,9 +141,13 @@ class Predictor:
     def check_features(
         self, features: np.ndarray | torch.Tensor, source: str | Path | None = None
     ) -> torch.Tensor:
-        x = torch.as_tensor(
-            np.asarray(features) if not isinstance(features, torch.Tensor) else features
-        )
+        if not isinstance(features, torch.Tensor):
+            features = np.asarray(features)
+            if features.dtype.kind not in "fiu":  # strings, objects, complex, booleans
+                raise DataError(
+                    source, "features", f"dtype {features.dtype}; expected real numbers"
+                )
+        x = torch.as_tensor(features)
         if x.dim() == 3:
             x = x.unsqueeze(0)
         assert self.bench.feature_shape is not None

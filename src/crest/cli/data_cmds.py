@@ -12,6 +12,7 @@ from crest.cli.output import print_json, print_summary
 from crest.data.schema.hdf5 import read_benchmark
 from crest.data.synthetic.generator import WorldSpec
 from crest.data.synthetic.worlds import build_world
+from crest.errors import DataError
 
 
 def register(sub: Any) -> None:
@@ -22,6 +23,11 @@ def register(sub: Any) -> None:
     info = data.add_parser("info", help="summary of a benchmark HDF5 file")
     info.add_argument("file", type=Path)
     info.add_argument("--json", action="store_true", help="print the summary as JSON")
+    info.add_argument(
+        "--check-features",
+        action="store_true",
+        help="read every feature row (with progress) and fail at the first NaN/inf one",
+    )
     info.set_defaults(func=cmd_info)
 
     synth = data.add_parser(
@@ -58,6 +64,17 @@ def register(sub: Any) -> None:
 
 def cmd_info(args: argparse.Namespace) -> int:
     summary = read_benchmark(args.file).summary()
+    if args.check_features:
+        from crest.data.schema.scan import first_nonfinite_row
+
+        bad = first_nonfinite_row(args.file)
+        if bad is not None:
+            raise DataError(
+                args.file,
+                "feature_map",
+                f"row {bad} holds NaN/inf values; expected finite features in every row",
+            )
+        summary["features_checked"] = "every row finite"
     if args.json:
         print_json(summary)
     else:

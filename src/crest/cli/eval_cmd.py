@@ -18,12 +18,23 @@ def register(sub: Any) -> None:
     e.add_argument("checkpoint", type=Path)
     e.add_argument("--gamma", type=float, help="calibration γ (default: the one the run selected)")
     e.add_argument("--data", type=Path, help="benchmark file (default: the one the run trained on)")
+    e.add_argument(
+        "--allow-other-classes",
+        action="store_true",
+        help="score a --data file whose class side (class names, class matrix, seen/unseen "
+        "split) differs from the model's; each difference is reported",
+    )
     e.add_argument("--json", action="store_true", help="print the metrics as JSON")
     e.set_defaults(func=cmd_eval)
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    metrics = evaluate_checkpoint(args.checkpoint, gamma=args.gamma, data=args.data)
+    metrics = evaluate_checkpoint(
+        args.checkpoint,
+        gamma=args.gamma,
+        data=args.data,
+        allow_other_classes=args.allow_other_classes,
+    )
     if args.json:
         print(
             json.dumps(

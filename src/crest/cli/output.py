@@ -56,6 +56,8 @@ def print_summary(summary: dict[str, Any]) -> None:
             f"features    {feat['channels']} channels on a {feat['grid']} grid ({feat['regions']} regions), {feat['dtype']}"
         )
     print(f"ground truth attribute masks: {'yes' if summary['ground_truth_masks'] else 'no'}")
+    if "features_checked" in summary:
+        print(f"checked     {summary['features_checked']}")
     meta = summary.get("meta", {})
     if "source" in meta:
         real = meta.get("features_real", True)

@@ -17,6 +17,7 @@ from crest.class_files import read_class_file
 from crest.data.schema.dataset import FeatureDataset
 from crest.errors import DataError
 from crest.predict import Prediction, load
+from crest.safe_load import load_npy
 
 
 def register(sub: Any) -> None:
@@ -66,10 +67,9 @@ def register(sub: Any) -> None:
 
 def _inputs(args: argparse.Namespace, predictor: Any) -> tuple[np.ndarray, list[str]]:
     if args.features is not None:
-        try:
-            x = np.load(args.features, allow_pickle=False)
-        except (OSError, ValueError) as exc:
-            raise DataError(args.features, None, f"not a plain .npy array: {exc}") from exc
+        x = load_npy(args.features, "features")
+        if x.ndim == 3:  # one feature map (D_v, h, w)
+            x = x[None]
         ids = [f"{args.features.name}[{i}]" for i in range(len(x))]
     elif args.images is not None:
         x = predictor.features_from_images(args.images, weights=args.weights)

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from crest.errors import DataError
+from crest.safe_load import load_torch
 
 log = logging.getLogger(__name__)
 
@@ -36,10 +37,7 @@ TORCHVISION_WEIGHTS = {
 
 
 def _load_state_dict(path: Path) -> dict[str, torch.Tensor]:
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # pickle, zip and torch errors alike
-        raise DataError(path, "weights", f"not a loadable torch state_dict: {exc}") from exc
+    obj = load_torch(path, "weights")
     for key in ("state_dict", "model"):
         if isinstance(obj, dict) and isinstance(obj.get(key), dict):
             obj = obj[key]

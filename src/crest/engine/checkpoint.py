@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from crest.atomic import atomic_path, write_failure
@@ -18,6 +20,9 @@ from crest.engine.export import is_export, load_export
 from crest.errors import DataError
 from crest.models import ZSLModel, create_model
 from crest.opinion import OpinionSettings
+from crest.safe_load import load_torch
+
+log = logging.getLogger(__name__)
 
 
 def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
@@ -37,10 +42,9 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         return load_export(path, map_location)
     if not path.exists():
         raise DataError(path, None, "checkpoint not found")
-    try:
-        state = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as exc:  # torch raises UnpicklingError, RuntimeError, EOFError...
-        raise DataError(path, None, f"not a readable crest checkpoint: {exc}") from exc
+    state = load_torch(path, None, map_location)
+    if not isinstance(state, dict):
+        raise DataError(path, None, f"holds a {type(state).__name__}; not a crest checkpoint")
     for key in ("model", "config", "epoch"):
         if key not in state:
             raise DataError(path, key, "missing; not a crest checkpoint")
@@ -68,6 +72,7 @@ def load_model(
     data: str | Path | None = None,
     device: str | None = None,
     images: bool = False,
+    allow_other_classes: bool = False,
 ) -> Restored:
     """The one loader: ``checkpoint`` (a ``.pt`` file read with ``weights_only``, or a folder
     written by ``crest export``), its config and model rebuilt on ``device`` (default: the run's),
@@ -76,6 +81,8 @@ def load_model(
     The class side comes from the checkpoint itself; the benchmark file is read only when
     ``data`` is given or ``images`` are needed (evaluation, explain: then the training file, if
     no ``data``). A checkpoint saved before class sides were stored reads its training file.
+    A ``data`` file whose class side differs from the model's (class names, class matrix,
+    seen/unseen split) is refused unless ``allow_other_classes``; then each difference is logged.
     """
     state = load_checkpoint(checkpoint)
     cfg = config_from_dict(state["config"])
@@ -101,6 +108,18 @@ def load_model(
     assert bench.feature_shape is not None
     dev = choose_device(device or cfg.train.device)
     check_compatible(state, bench, data_path or Path(checkpoint), Path(checkpoint))
+    if data is not None:
+        differences = class_side_differences(state, bench)
+        if differences and not allow_other_classes:
+            raise DataError(
+                data,
+                "class side",
+                f"differs from the one the model in {Path(checkpoint).name} was trained on "
+                f"({'; '.join(differences)}); its numbers would not be this model's on its own "
+                "classes. Pass --allow-other-classes to score it anyway",
+            )
+        for difference in differences:
+            log.warning("%s: %s (scored anyway: --allow-other-classes)", data, difference)
     model = create_model(cfg, bench).to(dev)
     try:
         model.load_state_dict(state["model"])
@@ -109,6 +128,41 @@ def load_model(
             checkpoint, "model", f"does not fit the model built for {data_path}: {exc}"
         ) from exc
     return Restored(state, cfg, bench, data_path, model.eval(), dev)
+
+
+def class_side_differences(state: dict[str, Any], bench: Benchmark) -> list[str]:
+    """How ``bench``'s class side differs from the one the checkpoint's model was trained on
+    (empty: the same). Checkpoints saved before class sides were stored compare the class
+    matrix the model keeps (every model's ``class_matrix`` buffer) only."""
+    found = []
+    z = state["model"].get("class_matrix")
+    if z is not None and tuple(z.shape) == (bench.num_classes, bench.num_attributes):
+        same = np.isclose(z.float().cpu().numpy(), bench.class_matrix(), atol=1e-5).all(axis=1)
+        if not same.all():
+            found.append(f"class attribute matrix: {int((~same).sum())} of {len(z)} rows differ")
+    side = state.get("class_side")
+    if side is None:
+        return found
+    names = list(side["class_names"])
+    if names != list(bench.class_names):
+        other = sum(a != b for a, b in zip(names, bench.class_names, strict=False))
+        found.append(
+            f"class names: {other} of {len(names)} differ (e.g. '{_first_diff(names, bench.class_names)}')"
+        )
+    for key, mine in (("seen", bench.seen_classes), ("unseen", bench.unseen_classes)):
+        theirs = np.asarray(side[f"{key}_classes"])
+        if not np.array_equal(np.sort(theirs), np.sort(np.asarray(mine))):
+            found.append(
+                f"{key} classes: {len(mine)} here, {len(theirs)} at training, not the same ids"
+            )
+    return found
+
+
+def _first_diff(a: list[str], b: list[str]) -> str:
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            return f"{x}' at training, '{y}' here"
+    return f"{len(a)} names at training, {len(b)} here"
 
 
 def trained_feature_width(state: dict[str, Any]) -> int | None:

@@ -444,9 +444,13 @@ def evaluate_checkpoint(
     gamma: float | None = None,
     data: str | Path | None = None,
     device: str = "auto",
+    allow_other_classes: bool = False,
 ) -> dict[str, Any]:
-    """Test metrics of a saved model: CZSL, GZSL at γ (given, else the run's), AUSUC, uncertainty."""
-    r = load_model(checkpoint, data=data, device=device, images=True)
+    """Test metrics of a saved model: CZSL, GZSL at γ (given, else the run's), AUSUC, uncertainty.
+    A ``data`` file with another class side is refused unless ``allow_other_classes``."""
+    r = load_model(
+        checkpoint, data=data, device=device, images=True, allow_other_classes=allow_other_classes
+    )
     state, cfg, bench, model, dev, path = r.state, r.cfg, r.bench, r.model, r.device, r.data_path
     assert path is not None
     if gamma is None:

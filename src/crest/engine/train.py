@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -92,6 +93,8 @@ class Trainer:
     def __init__(self, cfg: Config, out_dir: str | Path, resume: bool = False) -> None:
         self.cfg = cfg
         self.folder = RunFolder(out_dir)
+        # a folder this run makes is removed again if the run fails before its first checkpoint
+        self.made_folder = not self.folder.root.exists()
         self.lock = RunLock(out_dir)
         writer = int(os.environ.get("RANK", "0")) == 0  # one writer per folder: rank 0 of one run
         if writer:
@@ -163,13 +166,30 @@ class Trainer:
     def run(self, cleanup: bool = True) -> dict[str, Any]:
         """Train and select; ``cleanup=False`` keeps the process group (for callers that go on).
         The run folder's lock is released at the end, however the run ends."""
+        finished = False
         try:
             if self.dist.is_main:
                 self.tracker = open_tracker(self.cfg.train.logger, self.folder, self.cfg.to_dict())
-            return self._run(cleanup)
+            metrics = self._run(cleanup)
+            finished = True
+            return metrics
         finally:
             self.tracker.close()
             self.lock.release()
+            if not finished:
+                self._remove_if_empty()
+
+    def _remove_if_empty(self) -> None:
+        """A run that failed before its first checkpoint leaves nothing behind in a folder it
+        made itself (config.yaml and env.json of a run that never trained are not a run)."""
+        if not (self.made_folder and self.dist.is_main and self.folder.root.exists()):
+            return
+        if self.folder.checkpoints.exists() and any(self.folder.checkpoints.glob("*.pt")):
+            return
+        log.warning(
+            "%s: the run failed before its first checkpoint; folder removed", self.folder.root
+        )
+        shutil.rmtree(self.folder.root, ignore_errors=True)
 
     def _run(self, cleanup: bool) -> dict[str, Any]:
         cfg = self.cfg

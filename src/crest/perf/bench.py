@@ -72,8 +72,10 @@ def _median_time(fn: Callable[[], Any], device: torch.device, steps: int, warmup
 
 
 def matmul_peak(device: torch.device, precision: str, n: int = 2048, reps: int = 10) -> float:
-    """FLOP/s of a square matmul on this device in this process (bf16 on CUDA when asked)."""
-    dtype = torch.bfloat16 if precision == "bf16" and device.type == "cuda" else torch.float32
+    """FLOP/s of a square matmul on this device in this process, in the precision the step runs
+    in: bf16 operands for ``bf16`` (CUDA or a CPU with bf16 units, e.g. AMX), else fp32. MFU is
+    measured against this peak, so it compares across machines and precisions."""
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float32
     if device.type == "cuda":
         n = 8192
     a = torch.randn(n, n, device=device, dtype=dtype)
@@ -282,8 +284,11 @@ def as_table(r: BenchResult) -> str:
         ("train samples/s", f"{r.train_samples_per_s:.1f}"),
         ("FLOPs per step", f"{r.flops_per_step / 1e9:.1f} GFLOP"),
         ("achieved", f"{1000 * r.achieved_tflops:.1f} GFLOP/s"),
-        ("matmul peak (same process)", f"{1000 * r.matmul_peak_tflops:.1f} GFLOP/s"),
-        ("model-FLOPs utilisation", f"{100 * r.mfu:.1f}%"),
+        (
+            f"matmul peak (same process, {r.precision} operands)",
+            f"{1000 * r.matmul_peak_tflops:.1f} GFLOP/s",
+        ),
+        (f"model-FLOPs utilisation (of the {r.precision} peak)", f"{100 * r.mfu:.1f}%"),
         ("peak memory (train)", f"{r.peak_memory_mb:.0f} MB"),
         (f"inference samples/s (batch {r.inference_batch})", f"{r.inference_samples_per_s:.1f}"),
         ("peak memory (inference)", f"{r.inference_peak_memory_mb:.0f} MB"),

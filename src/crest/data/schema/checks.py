@@ -73,6 +73,30 @@ def check_split_leaks(bench: Benchmark, path: Path | None) -> None:
             )
 
 
+def check_no_empty_vectors(bench: Benchmark, path: Path | None) -> None:
+    """Every class has some attribute (its row of Z, negatives clamped, is not all zero: such a
+    class scores 0 on every image and can never be told apart), and the attribute word vectors
+    are not all zero (one zero row, an attribute without a word vector as in SUN, is allowed)."""
+    z = np.clip(bench.att, 0.0, None)
+    empty = np.flatnonzero(~np.any(z > 0, axis=1))
+    if empty.size:
+        c = int(empty[0])
+        name = bench.class_names[c] if c < len(bench.class_names) else f"class_{c}"
+        raise DataError(
+            path,
+            "att",
+            f"class {c} ('{name}') has no positive attribute ({empty.size} such classes); "
+            "expected every class to be described by at least one attribute",
+        )
+    if bench.w2v_att.size and not np.any(bench.w2v_att != 0):
+        raise DataError(
+            path,
+            "w2v_att",
+            "every attribute word vector is zero; expected vectors that describe the attributes "
+            "(crest data embed-attributes writes them)",
+        )
+
+
 def validate_class_side(bench: Benchmark, path: Path | None) -> None:
     """Check shapes, ranges and the seen/unseen contract; raise :class:`DataError` naming the field."""
     c, a = bench.att.shape if bench.att.ndim == 2 else (None, None)
@@ -96,6 +120,7 @@ def validate_class_side(bench: Benchmark, path: Path | None) -> None:
     _check_finite(path, "att", bench.att)
     _check_finite(path, "original_att", bench.original_att)
     _check_finite(path, "w2v_att", bench.w2v_att)
+    check_no_empty_vectors(bench, path)
     labels = bench.labels
     if labels.ndim != 1:
         raise DataError(path, "labels", f"expected shape (N,), got {labels.shape}")

@@ -43,11 +43,14 @@ def open_h5(path: str | Path, mode: str = "r") -> Iterator[h5py.File]:
     path = Path(path)
     if mode == "r" and not path.exists():
         raise DataError(path, None, "file not found")
+    if path.is_dir():
+        raise DataError(path, None, "is a folder; expected an HDF5 benchmark file")
     try:
         handle = h5py.File(path, mode)
     except OSError as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise DataError(
-            path, None, f"not a readable HDF5 file (truncated or corrupt?): {exc}"
+            path, None, f"not a readable HDF5 file (truncated or corrupt?): {first}"
         ) from exc
     try:
         yield handle
@@ -152,12 +155,7 @@ def read_benchmark(path: str | Path) -> Benchmark:
             if "attribute_names" in f
             else [f"attribute_{i}" for i in range(a)]
         )
-        for key, names, want in (
-            ("class_names", class_names, c),
-            ("attribute_names", attr_names, a),
-        ):
-            if len(names) != want:
-                raise DataError(path, key, f"{len(names)} names; expected {want}")
+        _check_names(path, class_names, attr_names, (c, a), w2v, "class_names" in f)
         image_files = _strings(f["image_files"][()]) if "image_files" in f else None
         meta = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in f.attrs.items()}
         if "generator" in meta and isinstance(meta["generator"], str):
@@ -179,6 +177,37 @@ def read_benchmark(path: str | Path) -> Benchmark:
         )
     validate_class_side(bench, path)
     return bench
+
+
+def _check_names(
+    path: Path,
+    class_names: list[str],
+    attr_names: list[str],
+    att_shape: tuple[int, int],
+    w2v: np.ndarray,
+    stored_class_names: bool,
+) -> None:
+    """The name lists agree with ``att``; when they do not, the error names the field that is
+    the odd one out (``att`` when the names and the word vectors agree with each other)."""
+    c, a = att_shape
+    if len(class_names) != c:
+        if stored_class_names:
+            raise DataError(
+                path,
+                "att",
+                f"{c} rows (classes), but class_names lists {len(class_names)} classes; expected "
+                "one att row per class",
+            )
+        raise DataError(path, "class_names", f"{len(class_names)} names; expected {c}")
+    if len(attr_names) != a:
+        if w2v.ndim == 2 and w2v.shape[0] == len(attr_names):
+            raise DataError(
+                path,
+                "att",
+                f"{a} columns (attributes), but attribute_names and w2v_att list "
+                f"{len(attr_names)} attributes; expected one att column per attribute",
+            )
+        raise DataError(path, "attribute_names", f"{len(attr_names)} names; expected {a}")
 
 
 def _jsonable(value: Any) -> Any:

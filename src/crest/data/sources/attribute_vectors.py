@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from crest.errors import DataError
+from crest.safe_load import load_npy
 
 # The only globals a pickled numpy array needs. Anything else (os.system, builtins.eval, ...)
 # is refused, so a hostile .pkl cannot run code.
@@ -56,12 +57,7 @@ def load_attribute_vectors(path: str | Path, num_attributes: int | None = None) 
     """
     path = Path(path)
     if path.suffix == ".npy":
-        try:
-            arr = np.load(path, allow_pickle=False)
-        except FileNotFoundError as exc:
-            raise DataError(path, None, "file not found") from exc
-        except ValueError as exc:
-            raise DataError(path, None, f"not a plain .npy array: {exc}") from exc
+        arr = load_npy(path, "attribute vectors")
     elif path.suffix == ".pkl":
         arr = load_pickled_array(path)
     else:
