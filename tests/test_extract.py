@@ -392,7 +392,7 @@ def test_weights_from_a_state_dict_file(tmp_path):
     with pytest.raises(DataError, match="not a torchvision ResNet-101 state_dict"):
         build_backbone(str(tmp_path / "wrong.pt"), seed=0)
     (tmp_path / "junk.pt").write_bytes(b"junk")
-    with pytest.raises(DataError, match="not a loadable torch state_dict"):
+    with pytest.raises(DataError, match="not a readable torch file"):
         build_backbone(str(tmp_path / "junk.pt"), seed=0)
 
 
