@@ -50,14 +50,17 @@ def refusal(exc: BaseException) -> str:
     """Why ``torch.load(weights_only=True)`` refused a file, in one line, without torch's advice
     (which suggests loading it unsafely)."""
     text = str(exc)
-    for line in text.splitlines():
-        if "WeightsUnpickler error" in line:
-            reason = line.split("WeightsUnpickler error:", 1)[-1].strip()
-            return (
-                f"refused: it holds Python objects that only an unrestricted unpickler would "
-                f"build ({reason}); crest reads model files with weights_only=True and never "
-                "runs code from a file"
-            )
+    if "Weights only load failed" in text or "WeightsUnpickler" in text:
+        reasons = [
+            line.split("WeightsUnpickler error:", 1)[-1].strip()
+            for line in text.splitlines()
+            if any(w in line for w in ("WeightsUnpickler error", "GLOBAL", "Unsupported"))
+        ]
+        why = f" ({reasons[0].rstrip('.')})" if reasons else ""
+        return (
+            "refused: it holds Python objects that only an unrestricted unpickler would build"
+            f"{why}; crest reads model files with weights_only=True and never runs code from a file"
+        )
     first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
     return f"not a readable torch file (truncated or corrupt?): {first}"
 
