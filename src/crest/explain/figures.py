@@ -189,14 +189,19 @@ def gamma_curve(
     ax.plot(
         100 * point[0], 100 * point[1], "o", color="tab:red", label=f"γ = {gamma:.2f} ({label})"
     )
+    _seen_unseen_axes(ax, "Seen–unseen accuracy as γ varies")
+    return save(fig, path)
+
+
+def _seen_unseen_axes(ax: Any, title: str) -> None:
+    """Axes of a seen–unseen curve: U across, S up, both in %."""
     ax.set_xlabel("U: unseen-class accuracy (%)")
     ax.set_ylabel("S: seen-class accuracy (%)")
     ax.set_xlim(0, 100)
     ax.set_ylim(0, 100)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    ax.set_title("Seen–unseen accuracy as γ varies", fontsize=10)
-    return save(fig, path)
+    ax.set_title(title, fontsize=10)
 
 
 def reliability_diagram(
@@ -363,13 +368,7 @@ def compare_curves(path: Path, curves: dict[str, tuple[np.ndarray, np.ndarray, f
             drawstyle="steps-post",
             label=f"{model} (AUSUC {100 * ausuc:.1f})",
         )
-    ax.set_xlabel("U: unseen-class accuracy (%)")
-    ax.set_ylabel("S: seen-class accuracy (%)")
-    ax.set_xlim(0, 100)
-    ax.set_ylim(0, 100)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    ax.set_title("Seen–unseen accuracy as γ varies, test split", fontsize=10)
+    _seen_unseen_axes(ax, "Seen–unseen accuracy as γ varies, test split")
     return save(fig, path)
 
 

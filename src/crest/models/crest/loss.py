@@ -7,13 +7,14 @@ import torch.nn.functional as F
 
 from crest.config import LossConfig
 from crest.evidential import conflict_degree, edl_loss, evidence_from_logits, fuse
-from crest.losses.arise import arise_loss, class_positions
+from crest.losses.arise import class_positions
 from crest.losses.digs import digs_loss
+from crest.losses.task import TaskLoss, total
 from crest.losses.vicl import vicl_loss
 from crest.models.crest.model import CrestOutput
 
 
-class CrestLoss:
+class CrestLoss(TaskLoss):
     """L = L_ARISE + L_VICL + L_DIGS + λ_EDL · L_EDL for a training task (seen, unseen classes).
 
     ``seen`` are the classes trained on; ``unseen`` are only used by the self-calibration term,
@@ -23,14 +24,9 @@ class CrestLoss:
     def __init__(
         self, cfg: LossConfig, seen: torch.Tensor, unseen: torch.Tensor, fusion: str = "average"
     ) -> None:
+        super().__init__(seen, unseen)
         self.cfg = cfg
-        self.seen = seen
-        self.unseen = unseen
         self.fusion = fusion
-
-    def to(self, device: torch.device) -> CrestLoss:
-        self.seen, self.unseen = self.seen.to(device), self.unseen.to(device)
-        return self
 
     def __call__(
         self, out: CrestOutput, target: torch.Tensor, epoch: int
@@ -38,23 +34,11 @@ class CrestLoss:
         """The total loss and its terms (detached 0-d tensors on the loss's device: reading them
         is left to the caller, once per epoch, so a step never waits for the device)."""
         cfg = self.cfg
-        logits = out.logits.float()
-        ce, sc = arise_loss(
-            logits, target, self.seen, self.unseen, cfg.lambda_cal, cfg.ce_over, cfg.sc_form
-        )
-        terms: dict[str, torch.Tensor] = {"ce": ce, "sc": cfg.lambda_cal * sc}
+        terms = self.calibrated_ce(out.logits, target, cfg.lambda_cal, cfg.ce_over, cfg.sc_form)
         if cfg.branch_supervision > 0 and out.logits_vgt is not None and out.logits_agt is not None:
             for name, branch in (("vgt", out.logits_vgt), ("agt", out.logits_agt)):
-                b_ce, b_sc = arise_loss(
-                    branch.float(),
-                    target,
-                    self.seen,
-                    self.unseen,
-                    cfg.lambda_cal,
-                    cfg.ce_over,
-                    cfg.sc_form,
-                )
-                terms[f"arise_{name}"] = cfg.branch_supervision * (b_ce + cfg.lambda_cal * b_sc)
+                b = self.calibrated_ce(branch, target, cfg.lambda_cal, cfg.ce_over, cfg.sc_form)
+                terms[f"arise_{name}"] = cfg.branch_supervision * (b["ce"] + b["sc"])
         if cfg.use_vicl and out.scores_vgt is not None:
             terms["vicl"] = vicl_loss(out.scores_vgt, target, cfg.vicl_tau, cfg.vicl_delta)
         if cfg.use_digs and out.bank_query is not None and out.bank_patterns is not None:
@@ -68,8 +52,7 @@ class CrestLoss:
             terms["cross_branch"] = cfg.cross_branch * F.mse_loss(
                 out.scores_vgt.float(), out.scores_agt.float()
             )
-        total = torch.stack(list(terms.values())).sum()
-        return total, {k: v.detach() for k, v in terms.items()}
+        return total(terms)
 
     def edl(self, out: CrestOutput, target: torch.Tensor, epoch: int) -> torch.Tensor:
         """L_acc(ᾱ) + L_acc(α^V) + L_acc(α^A) + γ_con L_con over the seen classes, no calibration offset."""

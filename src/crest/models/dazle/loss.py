@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import torch
 
-from crest.losses.arise import arise_loss
+from crest.losses.task import TaskLoss, total
 from crest.models.contract import ModelOutput
 from crest.settings.dazle import DazleConfig
 
 
-class DazleLoss:
+class DazleLoss(TaskLoss):
     """L = L_CE + λ · L_CAL for a training task (``seen`` classes trained on, ``unseen`` classes
     seen only through their attribute vectors, by the self-calibration term).
 
@@ -20,27 +20,13 @@ class DazleLoss:
     """
 
     def __init__(self, cfg: DazleConfig, seen: torch.Tensor, unseen: torch.Tensor) -> None:
+        super().__init__(seen, unseen)
         self.cfg = cfg
-        self.seen = seen
-        self.unseen = unseen
-
-    def to(self, device: torch.device) -> DazleLoss:
-        self.seen, self.unseen = self.seen.to(device), self.unseen.to(device)
-        return self
 
     def __call__(
         self, out: ModelOutput, target: torch.Tensor, epoch: int
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         cfg = self.cfg
-        ce, sc = arise_loss(
-            out.logits.float(),
-            target,
-            self.seen,
-            self.unseen,
-            cfg.lambda_cal,
-            cfg.ce_over,
-            cfg.sc_form,
+        return total(
+            self.calibrated_ce(out.logits, target, cfg.lambda_cal, cfg.ce_over, cfg.sc_form)
         )
-        terms = {"ce": ce, "sc": cfg.lambda_cal * sc}
-        total = ce + terms["sc"]
-        return total, {k: t.detach() for k, t in terms.items()}

@@ -9,7 +9,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from crest.losses.arise import arise_loss
+from crest.losses.task import TaskLoss, total
 from crest.models.msdn.model import BRANCHES, MsdnOutput
 from crest.settings.msdn import MsdnConfig
 
@@ -42,7 +42,7 @@ def jensen_shannon(s1: torch.Tensor, s2: torch.Tensor) -> torch.Tensor:
     return (0.5 * (kl_p + kl_q)).mean()
 
 
-class MsdnLoss:
+class MsdnLoss(TaskLoss):
     """L = Σ_{k∈{a2v, v2a}} (CE_k + λ_cal SC_k) + λ_d (L_gap + L_JSD).
 
     CE is over all classes in play (the authors' ``is_conservative=True``), on the scores without
@@ -52,13 +52,8 @@ class MsdnLoss:
     """
 
     def __init__(self, cfg: MsdnConfig, seen: torch.Tensor, unseen: torch.Tensor) -> None:
+        super().__init__(seen, unseen)
         self.cfg = cfg
-        self.seen = seen
-        self.unseen = unseen
-
-    def to(self, device: torch.device) -> MsdnLoss:
-        self.seen, self.unseen = self.seen.to(device), self.unseen.to(device)
-        return self
 
     def __call__(
         self, out: MsdnOutput, target: torch.Tensor, epoch: int
@@ -68,11 +63,8 @@ class MsdnLoss:
         scores = {name: out.branches[name].float() for name in BRANCHES}
         terms: dict[str, torch.Tensor] = {}
         for name in BRANCHES:
-            ce, sc = arise_loss(
-                scores[name], target, self.seen, self.unseen, cfg.lambda_cal, "all", "code"
-            )
-            terms[f"ce_{name}"] = ce
-            terms[f"sc_{name}"] = cfg.lambda_cal * sc
+            for term, value in self.calibrated_ce(scores[name], target, cfg.lambda_cal).items():
+                terms[f"{term}_{name}"] = value
         if cfg.lambda_distill > 0:
             play = torch.cat([self.seen, self.unseen])
             offset = calibration_offset(
@@ -82,5 +74,4 @@ class MsdnLoss:
             s2 = scores["v2a"][:, play] + offset
             terms["distill_gap"] = cfg.lambda_distill * weighted_gap(s1, s2)
             terms["distill_jsd"] = cfg.lambda_distill * jensen_shannon(s1, s2)
-        total = torch.stack(list(terms.values())).sum()
-        return total, {k: t.detach() for k, t in terms.items()}
+        return total(terms)

@@ -6,12 +6,12 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from crest.losses.arise import arise_loss
+from crest.losses.task import TaskLoss, total
 from crest.models.contract import ModelOutput
 from crest.settings.transzero import TransZeroConfig
 
 
-class TransZeroLoss:
+class TransZeroLoss(TaskLoss):
     """``loss(out, target, epoch)`` → (total, terms); the terms are weighted and sum to the total:
     ``ce`` = L_CE, ``sc`` = λ_SC · L_SC, ``reg`` = λ_AR · L_AR.
 
@@ -23,28 +23,14 @@ class TransZeroLoss:
     """
 
     def __init__(self, cfg: TransZeroConfig, seen: torch.Tensor, unseen: torch.Tensor) -> None:
+        super().__init__(seen, unseen)
         self.cfg = cfg
-        self.seen = seen.long()
-        self.unseen = unseen.long()
-
-    def to(self, device: torch.device) -> TransZeroLoss:
-        self.seen, self.unseen = self.seen.to(device), self.unseen.to(device)
-        return self
 
     def __call__(
         self, out: ModelOutput, target: torch.Tensor, epoch: int
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         cfg = self.cfg
-        ce, sc = arise_loss(
-            out.logits.float(),
-            target,
-            self.seen,
-            self.unseen,
-            cfg.lambda_cal,
-            ce_over=cfg.ce_over,
-            sc_form="code",
-        )
+        terms = self.calibrated_ce(out.logits, target, cfg.lambda_cal, cfg.ce_over)
         reg = F.mse_loss(out.embedding.float(), out.class_matrix[target].float())
-        terms = {"ce": ce, "sc": cfg.lambda_cal * sc, "reg": cfg.lambda_reg * reg}
-        total = torch.stack(list(terms.values())).sum()
-        return total, {k: v.detach() for k, v in terms.items()}
+        terms["reg"] = cfg.lambda_reg * reg
+        return total(terms)
