@@ -13,7 +13,7 @@ from crest.engine.checkpoint import load_model
 from crest.engine.evaluate import collect_outputs
 from crest.explain import figures
 from crest.markdown import md_table
-from crest.metrics import seen_unseen_curve
+from crest.metrics import Key, seen_unseen_curve
 from crest.run_folder import RunFolder
 
 HEADER = [
@@ -70,7 +70,7 @@ def write_compare_report(out: Path, runs: list[CompareRun], config: str) -> Path
     inflation = []
     for model in dict.fromkeys(r.model for r in runs):
         by = {
-            s: [r.metrics["h"] for r in runs if r.model == model and r.selection == s]
+            s: [r.metrics[Key.H] for r in runs if r.model == model and r.selection == s]
             for s in ("val", "test-oracle")
         }
         if by["val"] and by["test-oracle"]:
