@@ -27,7 +27,7 @@ def world(tmp_path_factory) -> Path:
 def test_compare_writes_a_table_with_val_and_labelled_oracle_rows(world, tmp_path):
     out = tmp_path / "cmp"
     sets = []
-    for item in [f"data.path={world}", *SMALL_MODEL, "train.epochs=2", "train.batch_size=16"]:
+    for item in [f"data.path={world}", *SMALL_MODEL, "train.epochs=1", "train.batch_size=16"]:
         sets += ["--set", item]
     args = [
         CREST,

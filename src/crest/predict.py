@@ -337,10 +337,15 @@ class Predictor:
 CrestPredictor = Predictor
 
 
-def load(checkpoint: str | Path, data: str | Path | None = None, device: str = "auto") -> Predictor:
+def load(
+    checkpoint: str | Path,
+    data: str | Path | None = None,
+    device: str = "auto",
+    allow_other_classes: bool = False,
+) -> Predictor:
     """A predictor from a checkpoint or an export: the class side saved inside it gives class and
     attribute names and the class matrix (no training file needed; ``data`` overrides)."""
-    r = load_model(checkpoint, data=data, device=device)
+    r = load_model(checkpoint, data=data, device=device, allow_other_classes=allow_other_classes)
     return Predictor(
         r.model,
         r.cfg,

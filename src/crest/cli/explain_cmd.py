@@ -31,6 +31,11 @@ def register(sub: Any) -> None:
         type=Path,
         help="benchmark file to read the test images from (default: the training file)",
     )
+    p.add_argument(
+        "--allow-other-classes",
+        action="store_true",
+        help="explain on a --data file whose class side differs from the model's",
+    )
     p.set_defaults(func=cmd_explain)
 
 
@@ -43,6 +48,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
         rows=args.rows,
         seed=args.seed,
         data=args.data,
+        allow_other_classes=args.allow_other_classes,
     )
     run = RunFolder(args.run)
     print(f"figures in {run.figures}, report {run.report_file}")

@@ -60,6 +60,11 @@ def register(sub: Any) -> None:
         "The threshold is never below the one these inputs' own mean 1 − confidence asks for, so "
         "whether an input is answered can depend on the others given with it",
     )
+    p.add_argument(
+        "--allow-other-classes",
+        action="store_true",
+        help="use a --data file whose class side differs from the model's (each difference is reported)",
+    )
     p.add_argument("--json", type=Path, help="write the predictions as JSON here")
     p.add_argument("--csv", type=Path, help="write the predictions as CSV here")
     p.set_defaults(func=cmd_predict)
@@ -128,7 +133,7 @@ def _csv_text(pred: Prediction, ids: list[str]) -> str:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    predictor = load(args.checkpoint, data=args.data)
+    predictor = load(args.checkpoint, data=args.data, allow_other_classes=args.allow_other_classes)
     classes = read_class_file(args.classes, predictor.attribute_names) if args.classes else None
     x, ids = _inputs(args, predictor)
     pred = predictor.predict(

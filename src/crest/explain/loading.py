@@ -30,7 +30,10 @@ class LoadedRun:
 
 
 def load_run(
-    folder: str | Path, checkpoint: str | Path | None = None, data: str | Path | None = None
+    folder: str | Path,
+    checkpoint: str | Path | None = None,
+    data: str | Path | None = None,
+    allow_other_classes: bool = False,
 ) -> LoadedRun:
     run = RunFolder(folder)
     if not run.is_finished():
@@ -43,7 +46,7 @@ def load_run(
         if checkpoint
         else run.reported_checkpoint(str(metrics.get("selection", "final")))
     )
-    r = load_model(path, data=data, images=True)
+    r = load_model(path, data=data, images=True, allow_other_classes=allow_other_classes)
     history = run.read_history()
     return LoadedRun(
         run.root, r.cfg, r.bench, r.data_path, r.model, r.state, metrics, history, r.device

@@ -92,11 +92,12 @@ def explain_run(
     tsne_classes: int = 10,
     seed: int = 0,
     data: str | Path | None = None,
+    allow_other_classes: bool = False,
 ) -> dict[str, Any]:
     """Write figures under ``folder/figures``, numbers into ``explain.json`` and ``metrics.json``,
     and regenerate ``report.md``. Returns the numbers. ``data``: the benchmark file to read images
     from (default: the training file)."""
-    run = load_run(folder, data=data)
+    run = load_run(folder, data=data, allow_other_classes=allow_other_classes)
     b, rng = run.bench, np.random.default_rng(seed)
     fig_dir = RunFolder(run.folder).figures
     assert run.data_path is not None  # load_run reads the benchmark file (images=True)
