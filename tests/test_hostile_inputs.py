@@ -29,7 +29,22 @@ CREST = str(Path(sys.executable).with_name("crest"))
 
 
 def crest(*args: str) -> subprocess.CompletedProcess:
+    """The installed `crest` executable in a fresh process."""
     return subprocess.run([CREST, *args], capture_output=True, text=True, timeout=600)
+
+
+@pytest.fixture
+def cli(capsys):
+    """The CLI's entry point in this process (the same `main` the executable runs, without a
+    second interpreter's start-up): returns (exit code, stdout, stderr)."""
+    from crest.cli import main
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        code = main(list(args))
+        out = capsys.readouterr()
+        return subprocess.CompletedProcess(list(args), code, out.out, out.err)
+
+    return run
 
 
 def _edit(path: Path, key: str, value: np.ndarray) -> None:
@@ -68,11 +83,9 @@ def test_eval_refuses_another_worlds_classes_unless_allowed(worlds, checkpoint):
     allowed = crest("eval", str(checkpoint), "--data", str(worlds[1]), "--allow-other-classes")
     assert allowed.returncode == 0, allowed.stderr
     assert "class attribute matrix" in allowed.stderr and "| CZSL |" in allowed.stdout
-    same = crest("eval", str(checkpoint), "--data", str(worlds[0]))  # a copy of its own world
-    assert same.returncode == 0, same.stderr
 
 
-def test_a_class_without_attributes_and_all_zero_word_vectors_are_refused(worlds, tmp_path):
+def test_a_class_without_attributes_and_all_zero_word_vectors_are_refused(cli, worlds, tmp_path):
     path = Path(shutil.copy(worlds[0], tmp_path / "b.h5"))
     with h5py.File(path) as f:
         att, w2v, names = f["att"][()], f["w2v_att"][()], f["class_names"][()]
@@ -83,39 +96,39 @@ def test_a_class_without_attributes_and_all_zero_word_vectors_are_refused(worlds
         read_benchmark(path)
     _edit(path, "att", att)
     _edit(path, "w2v_att", np.zeros_like(w2v))
-    res = crest("data", "info", str(path))
+    res = cli("data", "info", str(path))
     assert (
         res.returncode != 0 and "field 'w2v_att': every attribute word vector is zero" in res.stderr
     )
 
 
 def test_check_features_finds_the_first_nonfinite_row_and_a_failed_run_leaves_no_folder(
-    worlds, tmp_path
+    cli, worlds, tmp_path
 ):
     path = Path(shutil.copy(worlds[0], tmp_path / "nan.h5"))
     with h5py.File(path, "r+") as f:
         train_rows = np.sort(f["trainval_loc"][()])
         bad = int(train_rows[3])
         f["feature_map"][bad] = np.nan
-    plain = crest("data", "info", str(path))
+    plain = cli("data", "info", str(path))
     assert plain.returncode == 0  # the summary reads no feature rows
-    checked = crest("data", "info", str(path), "--check-features")
+    checked = cli("data", "info", str(path), "--check-features")
     assert checked.returncode != 0 and f"row {bad} holds NaN/inf" in checked.stderr
-    healthy = crest("data", "info", str(worlds[0]), "--check-features")
+    healthy = cli("data", "info", str(worlds[0]), "--check-features")
     assert healthy.returncode == 0 and "every row finite" in healthy.stdout
     run = tmp_path / "run"
     sets = [x for s in [f"data.path={path}", *SMALL_MODEL, "train.epochs=1"] for x in ("--set", s)]
-    res = crest("train", *sets, "--out", str(run))
+    res = cli("train", *sets, "--out", str(run))
     assert res.returncode != 0 and "holds NaN/inf" in res.stderr
     assert not run.exists(), "a run that failed before its first checkpoint left its folder"
 
 
-def test_predict_edge_cases_are_clear_errors_or_answers(worlds, checkpoint, tmp_path):
+def test_predict_edge_cases_are_clear_errors_or_answers(cli, worlds, checkpoint, tmp_path):
     with h5py.File(worlds[0]) as f:
         one = f["feature_map"][0]
     single = tmp_path / "one.npy"
     np.save(single, one)  # a single (D, h, w) map
-    res = crest(
+    res = cli(
         "predict", str(checkpoint), "--features", str(single), "--json", str(tmp_path / "o.json")
     )
     assert res.returncode == 0, res.stderr
@@ -126,11 +139,11 @@ def test_predict_edge_cases_are_clear_errors_or_answers(worlds, checkpoint, tmp_
     }
     for name, (arr, message) in cases.items():
         np.save(tmp_path / name, arr)
-        res = crest("predict", str(checkpoint), "--features", str(tmp_path / name))
+        res = cli("predict", str(checkpoint), "--features", str(tmp_path / name))
         assert res.returncode != 0 and message in res.stderr and "Traceback" not in res.stderr
     text = tmp_path / "text.npy"
     text.write_text("1 2 3\n")
-    res = crest("predict", str(checkpoint), "--features", str(text))
+    res = cli("predict", str(checkpoint), "--features", str(text))
     assert "not a .npy file (no NumPy header)" in res.stderr and "pickled" not in res.stderr
 
 
@@ -139,21 +152,21 @@ class Payload:
         return (print, ("payload ran",))
 
 
-def test_a_refused_checkpoint_says_why_and_never_suggests_loading_it_unsafely(tmp_path):
+def test_a_refused_checkpoint_says_why_and_never_suggests_loading_it_unsafely(cli, tmp_path):
     bad = tmp_path / "evil.pt"
     torch.save({"model": Payload(), "config": {}, "epoch": 1}, bad)
-    res = crest("eval", str(bad))
+    res = cli("eval", str(bad))
     assert res.returncode != 0 and "payload ran" not in res.stdout
     assert "refused" in res.stderr and "weights_only=True" in res.stderr
     for advice in ("Re-running", "weights_only` set to `False", "will likely succeed"):
         assert advice not in res.stderr
     pickled = tmp_path / "plain.pkl.pt"
     pickled.write_bytes(pickle.dumps({"a": 1}))
-    res = crest("eval", str(pickled))
+    res = cli("eval", str(pickled))
     assert res.returncode != 0 and "Traceback" not in res.stderr
 
 
-def test_a_cut_class_matrix_is_named_and_a_folder_is_not_a_file(worlds, tmp_path):
+def test_a_cut_class_matrix_is_named_and_a_folder_is_not_a_file(cli, worlds, tmp_path):
     path = Path(shutil.copy(worlds[0], tmp_path / "cut.h5"))
     with h5py.File(path) as f:
         att, orig = f["att"][()], f["original_att"][()]
@@ -163,10 +176,9 @@ def test_a_cut_class_matrix_is_named_and_a_folder_is_not_a_file(worlds, tmp_path
         DataError, match=r"field 'att': \d+ rows \(classes\), but class_names lists"
     ):
         read_benchmark(path)
-    res = crest("data", "info", str(tmp_path))
+    res = cli("data", "info", str(tmp_path))
     assert res.returncode != 0 and "is a folder; expected an HDF5 benchmark file" in res.stderr
-    ours = [line for line in res.stderr.splitlines() if "cpp_extension" not in line]
-    assert len(ours) == 1 and ours[0].startswith("error:")
+    assert len(res.stderr.strip().splitlines()) == 1 and res.stderr.startswith("error:")
 
 
 def test_mfu_is_measured_against_the_peak_of_the_precision_it_runs_in(monkeypatch):
