@@ -34,8 +34,8 @@ def test_compare_writes_a_table_with_val_and_labelled_oracle_rows(world, tmp_pat
         "compare",
         *sets,
         "--models",
-        "crest",
         "dazle",
+        "msdn",
         "--seeds",
         "0",
         "--out",
@@ -44,7 +44,7 @@ def test_compare_writes_a_table_with_val_and_labelled_oracle_rows(world, tmp_pat
     res = subprocess.run(args, capture_output=True, text=True, timeout=900)
     assert res.returncode == 0, res.stderr
     report = (out / "report.md").read_text()
-    for model in ("crest", "dazle"):
+    for model in ("dazle", "msdn"):
         assert f"| {model} | val | 1 |" in report
         assert f"| {model} | test-oracle (best on test: not fair) | 1 |" in report
         for selection in ("val", "test-oracle"):
@@ -54,7 +54,7 @@ def test_compare_writes_a_table_with_val_and_labelled_oracle_rows(world, tmp_pat
     for figure in ("h_over_epochs.png", "seen_unseen.png"):
         assert (out / "figures" / figure).stat().st_size > 0
     # resumable: a second call trains nothing and gives the same table
-    done = out / "crest" / "val" / "seed0" / "metrics.json"
+    done = out / "dazle" / "val" / "seed0" / "metrics.json"
     stamp = done.stat().st_mtime_ns
     again = subprocess.run(args, capture_output=True, text=True, timeout=900)
     assert again.returncode == 0, again.stderr
