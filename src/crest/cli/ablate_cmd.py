@@ -9,7 +9,6 @@ from typing import Any
 from crest.cli.output import add_overrides
 from crest.config import ABLATIONS, load_config
 from crest.experiments import ablate, summary_table
-from crest.explain.groups import write_group_report
 from crest.run_folder import RunFolder
 
 
@@ -26,6 +25,8 @@ def register(sub: Any) -> None:
 
 
 def cmd_ablate(args: argparse.Namespace) -> int:
+    from crest.explain.groups import write_group_report  # matplotlib: only when this command runs
+
     base = load_config(args.config, args.overrides)
     results = ablate(base, args.out, rows=args.rows, seeds=args.seeds)
     write_group_report(

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 from crest.cli.output import opinion_line
-from crest.explain.run import explain_run
 from crest.metrics import Key
 from crest.run_folder import RunFolder
 
@@ -40,6 +39,8 @@ def register(sub: Any) -> None:
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
+    from crest.explain.run import explain_run  # matplotlib: only when this command runs
+
     n = explain_run(
         args.run,
         images=args.images,

@@ -14,7 +14,6 @@ from crest.stats.attributes import (
     load_benchmark_attributes,
     load_xlsa17_attributes,
 )
-from crest.stats.report import default_out_dir, write_report
 
 _PRINTED_PAIRS = 5
 
@@ -76,6 +75,8 @@ def cmd_stats(args: argparse.Namespace) -> int:
     if args.top < 1:
         raise DataError(None, "--top", f"got {args.top}; expected at least 1")
     data = _load(args)
+    from crest.stats.report import default_out_dir, write_report  # matplotlib: only when drawing
+
     out_dir = args.out if args.out is not None else default_out_dir(data.source)
     stats = compute_stats(data, top=args.top)
     write_report(stats, out_dir)

@@ -9,7 +9,6 @@ from typing import Any
 from crest.cli.output import add_overrides
 from crest.config import load_config
 from crest.experiments import DEFAULT_SWEEPS, summary_table, sweep
-from crest.explain.groups import sweep_figure, write_group_report
 from crest.run_folder import RunFolder
 
 
@@ -31,6 +30,11 @@ def register(sub: Any) -> None:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
+    from crest.explain.groups import (  # matplotlib: only when this command runs
+        sweep_figure,
+        write_group_report,
+    )
+
     base = load_config(args.config, args.overrides)
     values = args.values or DEFAULT_SWEEPS.get(args.param)
     if not values:
