@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from crest.models.blocks import attend, attention_weights
+from crest.models.blocks import FeedForward, attend, attention_weights
 from crest.models.contract import ModelOutput, ZSLModel
 from crest.models.dropout import Dropout
 from crest.models.dropout import dropout as apply_dropout
@@ -62,18 +62,6 @@ def _xavier(linear: nn.Linear, fan_out: int | None = None) -> nn.Linear:
     nn.init.uniform_(linear.weight, -bound, bound)
     nn.init.zeros_(linear.bias)
     return linear
-
-
-class FeedForward(nn.Module):
-    """fc2(drop(relu(fc1 x))), torch's default Linear initialisation."""
-
-    def __init__(self, d: int, d_ff: int, p: float) -> None:
-        super().__init__()
-        self.fc1, self.fc2 = nn.Linear(d, d_ff), nn.Linear(d_ff, d)
-        self.dropout = Dropout(p)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc2(self.dropout(F.relu(self.fc1(x))))
 
 
 class EncoderLayer(nn.Module):
