@@ -29,8 +29,8 @@ from crest.markdown import md_table
 MODELS = ["crest", "dazle", "transzero", "msdn"]
 SEEDS = [0, 1, 2]
 #: images per class of the like worlds (the default world has 40-80)
-CAPS = {"CUB": 16, "AWA2": 40}
-EPOCHS = {"default": 15, "CUB": 12, "AWA2": 12}
+CAPS = {"CUB": 16, "AWA2": 40, "SUN": 6}
+EPOCHS = {"default": 15, "CUB": 12, "AWA2": 12, "SUN": 12}
 
 
 def world_file(name: str) -> Path:

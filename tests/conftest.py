@@ -29,6 +29,16 @@ TINY = WorldSpec(
 )
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Under pytest-xdist (``make test`` runs two workers), one thread per worker and per
+    subprocess it starts: two workers then share the cores instead of fighting over them."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        os.environ["OMP_NUM_THREADS"] = "1"
+        import torch
+
+        torch.set_num_threads(1)
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     """The real xlsa17/attributes folder. Missing data fails in CI (it must be there) and skips elsewhere."""

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from crest.config import Config, load_config
+from crest.config import Config, dataset_of, load_config
 from crest.experiments import mean_std, run_once
 from crest.metrics import Key
 from crest.run_folder import RunFolder
@@ -45,7 +45,7 @@ def compare_config(
     user's ``overrides``, then the selection and the seed."""
     from crest.models.registry import recipe
 
-    dataset = Path(config).stem if config else "synthetic"
+    dataset = dataset_of(config)
     return load_config(
         config,
         [

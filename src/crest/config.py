@@ -182,6 +182,12 @@ class TrainConfig:
         "model.mu as the validation model did and scores with the chosen μ (model.score_mu); "
         "false keeps model.mu for both (the paper's fixed per-dataset μ)",
     )
+    validation_only: bool = doc(
+        False,
+        "under selection val, stop after the validation phase: metrics.json holds validation's "
+        "choice (epoch, γ, μ) and its validation H and CZSL; nothing is trained on trainval and "
+        "the test split is never read (for choosing settings and comparing recipes)",
+    )
     max_steps_per_epoch: int = doc(0, "cap on steps per epoch for quick runs (0 = full epochs)")
     eval_every: int = doc(1, "evaluate every N epochs (the last epoch always)")
     logger: str = doc(
@@ -301,6 +307,11 @@ def validate_config(cfg: Config, source: str = "config") -> None:
             raise ConfigError(
                 f"{source}: {key}={value!r}; expected {_interval(lo, hi, lo_in, hi_in)}"
             )
+    if cfg.train.validation_only and cfg.train.selection != "val":
+        raise ConfigError(
+            f"{source}: train.validation_only=true with train.selection={cfg.train.selection!r}; "
+            "expected selection val (only the validation protocol has a validation phase)"
+        )
     m = cfg.model
     if m.name != "crest":  # a peer's own section checks itself; CREST's switches do not apply
         problems = getattr(cfg, m.name).validate(source)
@@ -455,6 +466,14 @@ def read_yaml(path: Path) -> Any:
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc)
         raise ConfigError(f"{path}: not valid YAML{where}: {problem}") from exc
+
+
+def dataset_of(config: str | None) -> str:
+    """The dataset a config is for (``cub`` for ``cub``, ``cub-paper`` or ``path/cub.yaml``):
+    whose peer recipes apply to it."""
+    if not config:
+        return "synthetic"
+    return Path(config).stem.removesuffix("-paper")
 
 
 def load_config(name_or_path: str | None = None, overrides: list[str] | None = None) -> Config:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 from crest.metrics import Key, ZslScores
@@ -78,6 +77,14 @@ def score_cells(metrics: dict[str, Any]) -> list[str]:
 
 
 def print_metrics(metrics: dict[str, Any]) -> None:
+    if metrics.get("validation_only"):  # no test scores: the validation choice and its scores
+        print(metrics[Key.SELECTION_DETAIL])
+        czsl = metrics.get("val_czsl")
+        print(
+            f"validation H {pct(metrics['val_h'])}"
+            + ("" if czsl is None else f", validation CZSL {pct(czsl)}")
+        )
+        return
     print(
         table(
             [
@@ -129,7 +136,8 @@ def model_recipe(model: str | None, config: str | None) -> list[str]:
     CREST, whose recipes are the packaged configs themselves)."""
     if model is None:
         return []
+    from crest.config import dataset_of
     from crest.models.registry import recipe  # torch: only once a model is asked for
 
-    dataset = Path(config).stem if config else "synthetic"
+    dataset = dataset_of(config)
     return list(recipe(model, dataset))

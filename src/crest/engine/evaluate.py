@@ -377,9 +377,9 @@ def mu_curve(
     unseen: np.ndarray,
     configured: float | None = None,
 ) -> list[dict[str, float]]:
-    """For each μ of MU_GRID (and the ``configured`` μ), the best-γ H of the fused scores
-    μ s^A + (1 − μ) s^V (Eq. 16, 18 with another μ): what validation chooses μ from. Empty for a
-    one-branch model."""
+    """For each μ of MU_GRID (and the ``configured`` μ), the best-γ H and the CZSL of the fused
+    scores μ s^A + (1 − μ) s^V (Eq. 16, 18 with another μ): what validation chooses μ from. Empty
+    for a one-branch model."""
     if not {"vgt", "agt"} <= set(seen_out.branch_logits):  # CREST's two directions (Eq. 16)
         return []
     grid = sorted(set(MU_GRID) | ({round(configured, 6)} if configured is not None else set()))
@@ -396,7 +396,9 @@ def mu_curve(
             seen,
             unseen,
         )
-        curve.append({"mu": mu, Key.BEST_GAMMA: c.best_gamma, Key.BEST_H: c.best_harmonic})
+        point = {"mu": mu, Key.BEST_GAMMA: c.best_gamma, Key.BEST_H: c.best_harmonic}
+        point[Key.CZSL] = czsl_accuracy(mu * au + (1 - mu) * vu, unseen_out.labels, unseen)
+        curve.append(point)
     return curve
 
 

@@ -10,6 +10,7 @@ from crest.atomic import write_text_atomic
 from crest.markdown import md_table
 from crest.metrics import Key
 from crest.run_folder import RunFolder
+from crest.settings.departures import departures
 
 
 def _pct(v: Any) -> str:
@@ -17,38 +18,23 @@ def _pct(v: Any) -> str:
 
 
 def deviations(cfg: dict[str, Any]) -> list[str]:
-    """The switches of this run that depart from the paper's recipe (docs/method.md says why)."""
-    m, lo, t = cfg["model"], cfg["loss"], cfg["train"]
-    both = m["use_vgt"] and m["use_agt"]
-    out = []
-    if both and lo.get("branch_supervision", 0) > 0:
-        out.append(
-            f"each direction also trained on its own ARISE loss (weight {lo['branch_supervision']})"
-        )
-    if both and t["selection"] == "val" and t.get("select_mu"):
-        out.append("μ chosen on the validation classes with the epoch and γ")
-    if lo["ce_over"] == "all":
-        out.append("cross-entropy over all classes in play (TransZero's code)")
-    if lo.get("edl_over") == "all":
-        out.append("L_EDL over all classes in play")
-    if m.get("center_attribute_vectors"):
-        out.append("attribute word vectors centred before L2 normalisation")
-    if both and m.get("shared_front", True) is False:
-        out.append("each direction has its own region and attribute embeddings")
-    if m.get("agt_init") == "zero":
-        out.append("AGT's W_4 starts at zero")
+    """The switches of this run that depart from the paper's method (docs/method.md §7.4)."""
+    return departures(cfg)
+
+
+def additions(cfg: dict[str, Any]) -> list[str]:
+    """What this run reports beyond the paper's outputs, changing none of its scores."""
+    t = cfg["train"]
     if cfg.get("eval", {}).get("opinion", "validation") == "validation" and t["selection"] == "val":
-        out.append(
-            "reported confidence and p_unseen from an opinion with evidence "
+        return [
+            "confidence and p_unseen from an opinion with evidence "
             "exp((s + γ·1[unseen] − b)/T), T and b fitted on the validation classes "
             "(docs/method.md §6; the Uncertainty section says what this run used)"
-        )
-    else:
-        out.append(
-            "reported confidence and p_unseen from an opinion with evidence exp(s + γ·1[unseen]) "
-            "(fixed T = 1, no level; docs/method.md §6)"
-        )
-    return out
+        ]
+    return [
+        "confidence and p_unseen from an opinion with evidence exp(s + γ·1[unseen]) "
+        "(fixed T = 1, no level; docs/method.md §6)"
+    ]
 
 
 def config_summary(cfg: dict[str, Any]) -> str:
@@ -75,7 +61,9 @@ def config_summary(cfg: dict[str, Any]) -> str:
             f"CE over {lo['ce_over']}, SC form {lo['sc_form']}",
             f"- training: {t['epochs']} epochs, batch {t['batch_size']}, Adam lr {t['lr']}, weight decay "
             f"{t['weight_decay']}, seed {t['seed']}, {t['precision']}, selection `{t['selection']}`",
-            "- departures from the paper's recipe: " + ("; ".join(deviations(cfg)) or "none"),
+            "- departures from the paper's method (docs/method.md §7.4): "
+            + ("; ".join(deviations(cfg)) or "none"),
+            "- reported beyond the paper: " + "; ".join(additions(cfg)),
         ]
     )
 

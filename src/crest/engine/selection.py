@@ -72,11 +72,15 @@ def _evaluated(history: list[dict[str, Any]], phase: str) -> list[dict[str, Any]
 
 def choose_val_epoch(history: list[dict[str, Any]]) -> tuple[int, float, float]:
     """(epoch, γ, H) of the best validation H, γ being the best on that epoch's validation curve."""
+    best = _best_val_entry(history)
+    return int(best["epoch"]), float(best[Key.BEST_GAMMA]), float(best[Key.BEST_H])
+
+
+def _best_val_entry(history: list[dict[str, Any]]) -> dict[str, Any]:
     entries = _evaluated(history, "val")
     if not entries:
         raise ValueError("no validation epochs in the history")
-    best = best_entry(entries, lambda e: float(e[Key.BEST_H]))
-    return int(best["epoch"]), float(best[Key.BEST_GAMMA]), float(best[Key.BEST_H])
+    return best_entry(entries, lambda e: float(e[Key.BEST_H]))
 
 
 @dataclass(frozen=True)
@@ -87,6 +91,7 @@ class ValChoice:
     gamma: float
     h: float  # validation H at that choice
     mu: float | None  # None: model.mu is kept
+    czsl: float | None = None  # validation CZSL at that epoch (and μ)
 
 
 def choose_val_setting(history: list[dict[str, Any]], mu: float) -> ValChoice:
@@ -98,11 +103,20 @@ def choose_val_setting(history: list[dict[str, Any]], mu: float) -> ValChoice:
     if not entries:
         raise ValueError("no validation epochs in the history")
     if not all(e.get("mu_curve") for e in entries):
-        epoch, gamma, h = choose_val_epoch(history)
-        return ValChoice(epoch, gamma, h, None)
+        e = _best_val_entry(history)
+        return ValChoice(
+            int(e["epoch"]), float(e[Key.BEST_GAMMA]), float(e[Key.BEST_H]), None, e[Key.CZSL]
+        )
     options = [(e["epoch"], point) for e in entries for point in e["mu_curve"]]
     epoch, best = max(options, key=lambda o: (o[1][Key.BEST_H], -o[0], -abs(o[1]["mu"] - mu)))
-    return ValChoice(int(epoch), float(best[Key.BEST_GAMMA]), float(best[Key.BEST_H]), best["mu"])
+    czsl = best.get(Key.CZSL)  # absent from the μ curves of earlier releases
+    return ValChoice(
+        int(epoch),
+        float(best[Key.BEST_GAMMA]),
+        float(best[Key.BEST_H]),
+        best["mu"],
+        None if czsl is None else float(czsl),
+    )
 
 
 def final_metrics(

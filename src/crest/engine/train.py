@@ -18,6 +18,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import BatchSampler
 from tqdm.auto import tqdm
 
+from crest.atomic import write_text_atomic
 from crest.config import Config, validate_config, validate_for_data
 from crest.data.schema.benchmark import validation_protocol
 from crest.data.schema.class_side import class_side_state
@@ -42,7 +43,7 @@ from crest.engine.checkpoint import load_checkpoint, save_checkpoint
 from crest.engine.evaluate import collect_outputs, mu_curve, zsl_metrics
 from crest.engine.opinion_fit import fit_on_validation
 from crest.engine.optimizers import build_optimizer
-from crest.engine.report import write_report
+from crest.engine.report import config_summary, write_report
 from crest.engine.resume import resumed_config
 from crest.engine.samplers import EpochShuffle, PKBatchSampler
 from crest.engine.selection import (
@@ -214,8 +215,9 @@ class Trainer:
                     "val_gamma": choice.gamma,
                     "val_h": choice.h,
                     "val_mu": choice.mu,
+                    "val_czsl": choice.czsl,
                 }
-                if cfg.eval.opinion == "validation":
+                if cfg.eval.opinion == "validation" and not cfg.train.validation_only:
                     opinion = self._fit_opinion(val, choice.gamma, choice.mu)
                     if opinion is not None:
                         self.selection_state["opinion"] = opinion.to_dict()
@@ -229,6 +231,8 @@ class Trainer:
                         "model.mu" if choice.mu is None else f"{choice.mu:g}",
                         100 * choice.h,
                     )
+            if cfg.train.validation_only:
+                return self._finish_validation_only(cleanup)
             epochs, gamma = (
                 int(self.selection_state["val_epoch"]),
                 float(self.selection_state["val_gamma"]),
@@ -247,6 +251,40 @@ class Trainer:
         if self.dist.is_main:
             self.folder.write_metrics(metrics)
             write_report(self.folder.root, self.cfg.to_dict(), metrics, self.history)
+        if cleanup:
+            D.cleanup(self.dist)
+        return metrics
+
+    def _finish_validation_only(self, cleanup: bool) -> dict[str, Any]:
+        """metrics.json of a ``train.validation_only`` run: validation's choice and its scores on
+        the validation classes, labelled so that nobody reads them as test results."""
+        state = self.selection_state
+        metrics: dict[str, Any] = {
+            "selection": "val",
+            "validation_only": True,
+            "epoch": int(state["val_epoch"]),
+            "data": str(self.data_path),
+            **{k: state.get(k) for k in ("val_epoch", "val_gamma", "val_mu", "val_h", "val_czsl")},
+            Key.SELECTION_DETAIL: (
+                f"VALIDATION ONLY: epoch {state['val_epoch']}, γ {state['val_gamma']:.3f}"
+                + ("" if state.get("val_mu") is None else f", μ {state['val_mu']:g}")
+                + " chosen by H on the validation classes; val_h and val_czsl are validation "
+                "scores (no test split read)"
+            ),
+        }
+        if self.dist.is_main:
+            self.folder.write_metrics(metrics)
+            report = (
+                f"# Validation only\n\n{metrics[Key.SELECTION_DETAIL]}.\n\n"
+                f"- validation H {100 * float(state['val_h']):.1f}"
+                + (
+                    ""
+                    if state.get("val_czsl") is None
+                    else f", validation CZSL {100 * float(state['val_czsl']):.1f}"
+                )
+                + f"\n\n## Config\n\n{config_summary(self.cfg.to_dict())}\n"
+            )
+            write_text_atomic(self.folder.root / "report.md", report)
         if cleanup:
             D.cleanup(self.dist)
         return metrics

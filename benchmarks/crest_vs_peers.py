@@ -1,0 +1,447 @@
+"""Issue 23's evidence: where CREST loses to DAZLE and MSDN, one difference at a time.
+
+Stage `attribution`: CREST's recipe and variants of it, each moving one thing towards the peers
+(or switching off one of CREST's parts), beside DAZLE, MSDN and TransZero, all under the
+validation protocol only (`train.validation_only`: trained on the training classes, epoch, γ and μ
+chosen by H on the validation classes; no test split is read). Stage `protocol`: the full `val`
+protocol (retrained on trainval, scored once on test) and, labelled, `test-oracle`, for the
+ranking of the four models per world.
+
+    python benchmarks/crest_vs_peers.py attribution --worlds default --shard 0/2 &
+    python benchmarks/crest_vs_peers.py attribution --worlds default --shard 1/2 &
+    python benchmarks/crest_vs_peers.py protocol --worlds CUB --models crest dazle msdn
+    python benchmarks/crest_vs_peers.py report          # tables from finished runs
+
+Resumable: a finished run is not repeated. ``--shard k/n`` takes every n-th job, so that n
+processes (one thread each) share the grid without touching the same folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import statistics
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import peers
+from crest.atomic import write_text_atomic
+from crest.compare import compare_config
+from crest.config import load_config
+from crest.data.synthetic.generator import WorldSpec
+from crest.data.synthetic.worlds import build_world
+from crest.experiments import run_once
+from crest.markdown import md_table
+from crest.metrics import Key
+from crest.run_folder import RunFolder
+from peers import CAPS, EPOCHS
+
+SEEDS = [0, 1, 2]
+PEERS = ["dazle", "msdn", "transzero"]
+
+#: label → (what the row changes, relative to CREST's recipe for the world, and its overrides)
+VARIANTS: dict[str, tuple[str, list[str]]] = {
+    "crest": ("CREST as recommended (config `synthetic`)", []),
+    "optimizer": (
+        "the peers' optimizer: RMSprop, momentum 0.9, batch 50 (their `synthetic` recipes; "
+        "lr 1e-3 and weight decay 1e-4 as CREST's)",
+        ["train.optimizer=rmsprop", "train.momentum=0.9", "train.batch_size=50"],
+    ),
+    "optimizer_lr1e-4": (
+        "the peers' optimizer at the rate of their real-data recipes: RMSprop, momentum 0.9, "
+        "batch 50, lr 1e-4",
+        ["train.optimizer=rmsprop", "train.momentum=0.9", "train.batch_size=50", "train.lr=0.0001"],
+    ),
+    "lambda_cal": (
+        "λ_CAL 0.1, the peers' self-calibration weight (CREST: 0.2)",
+        ["loss.lambda_cal=0.1"],
+    ),
+    "dropout0": (
+        "no dropout in the grounding transformers (the peers have none)",
+        ["model.dropout=0"],
+    ),
+    "no_vicl": ("without VICL", ["loss.use_vicl=false"]),
+    "no_digs": ("without DIGS", ["loss.use_digs=false"]),
+    "no_edl": ("without EDL (λ_EDL = 0: the peers' plain cross-entropy)", ["loss.use_edl=false"]),
+    "paper_loss": (
+        "without branch supervision (the paper's loss; crest's departure off)",
+        ["loss.branch_supervision=0"],
+    ),
+    "raw_vectors": (
+        "attribute word vectors not centred (as the peers and the paper)",
+        ["model.center_attribute_vectors=false"],
+    ),
+    "vgt_only": (
+        "VGT alone: attribute queries attending to regions, DAZLE's and MSDN's direction, "
+        "without AGT",
+        ["model.use_agt=false"],
+    ),
+    "agt_only": ("AGT alone", ["model.use_vgt=false"]),
+    "edl_x10": (
+        "λ_EDL 0.01 (×10) with the KL term annealed over 1 epoch",
+        ["loss.lambda_edl=0.01", "loss.anneal_epochs=1"],
+    ),
+}
+
+
+def split_world(world: str) -> tuple[str, dict[str, float]]:
+    """``CUB`` or ``CUB,noise=1.5,image_cap=48``: a like world with generator options changed."""
+    name, *options = world.split(",")
+    return name, {k: float(v) for k, v in (o.split("=") for o in options)}
+
+
+def world_file(world: str) -> Path:
+    name, options = split_world(world)
+    if not options:
+        return peers.world_file(name)
+    fields: dict[str, Any] = {"image_cap": CAPS[name], "parts": 8}
+    fields.update({k: int(v) if k == "image_cap" else v for k, v in options.items()})
+    return build_world(WorldSpec(**fields), like=name)
+
+
+def describe(world: str) -> str:
+    name, options = split_world(world)
+    text = peers.describe(name)
+    if options:
+        text += "; generator options changed: " + ", ".join(
+            f"{k}={v:g}" for k, v in options.items()
+        )
+    return text
+
+
+def epochs(world: str) -> int:
+    return EPOCHS[split_world(world)[0]]
+
+
+@dataclass
+class Job:
+    stage: str
+    world: str
+    label: str
+    seed: int
+
+    @property
+    def folder(self) -> Path:
+        return (
+            Path(self.world.lower().replace(",", "_").replace("=", ""))
+            / self.stage
+            / self.label
+            / f"seed{self.seed}"
+        )
+
+
+def job_config(job: Job, extra: list[str]) -> Any:
+    world = [f"data.path={world_file(job.world)}", f"train.epochs={epochs(job.world)}"]
+    if job.stage == "attribution":
+        only = ["train.selection=val", "train.validation_only=true", f"train.seed={job.seed}"]
+        if job.label in VARIANTS:
+            return load_config("synthetic", [*world, *VARIANTS[job.label][1], *extra, *only])
+        return load_config(
+            "synthetic",
+            [*_recipe(job.label), f"model.name={job.label}", *world, *extra, *only],
+        )
+    model, _, selection = job.label.partition("@")
+    overrides = [*world, *RECOMMENDED.get(model, []), *extra]
+    return compare_config("synthetic", model.split("+")[0], selection, job.seed, overrides)
+
+
+#: the recipe rows of stage `protocol` other than the registry's (label "crest+…")
+RECOMMENDED: dict[str, list[str]] = {}
+
+
+def _recipe(model: str) -> list[str]:
+    from crest.models.registry import recipe
+
+    return list(recipe(model, "synthetic"))
+
+
+def jobs(stage: str, worlds: list[str], labels: list[str], seeds: list[int]) -> list[Job]:
+    out = []
+    for world in worlds:
+        for seed in seeds:
+            for label in labels:
+                if stage == "protocol":
+                    out += [Job(stage, world, f"{label}@{s}", seed) for s in ("val", "test-oracle")]
+                else:
+                    out.append(Job(stage, world, label, seed))
+    return out
+
+
+# ---- the report ----------------------------------------------------------------------------
+def finished(root: Path, job: Job) -> dict[str, Any] | None:
+    run = RunFolder(root / job.folder)
+    return run.read_metrics() if run.is_finished() else None
+
+
+def history(root: Path, job: Job) -> list[dict[str, Any]]:
+    path = root / job.folder / "metrics.jsonl"
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def pm(values: list[float]) -> str:
+    if not values:
+        return "–"
+    sd = statistics.stdev(values) if len(values) > 1 else 0.0
+    return f"{statistics.fmean(values):.1f} ± {sd:.1f}"
+
+
+def attribution_table(root: Path, world: str, seeds: list[int]) -> tuple[str, dict[str, Any]]:
+    """Per label: validation H and CZSL (mean ± std over seeds) and the paired change from
+    CREST's row (the same seeds only), with the late vacuity of the CREST rows."""
+    base = {s: finished(root, Job("attribution", world, "crest", s)) for s in seeds}
+    rows, summary = [], {}
+    for label in [*VARIANTS, *PEERS]:
+        got = {s: finished(root, Job("attribution", world, label, s)) for s in seeds}
+        got = {s: m for s, m in got.items() if m}
+        if not got:
+            continue
+        h = [100 * float(m["val_h"]) for m in got.values()]
+        c = [100 * float(m["val_czsl"]) for m in got.values() if m.get("val_czsl") is not None]
+        paired = [s for s in got if base.get(s)]
+        dh = [100 * (float(got[s]["val_h"]) - float(base[s]["val_h"])) for s in paired]  # type: ignore[index]
+        dc = [
+            100 * (float(got[s]["val_czsl"]) - float(base[s]["val_czsl"]))  # type: ignore[index]
+            for s in paired
+            if got[s].get("val_czsl") is not None and base[s].get("val_czsl") is not None  # type: ignore[union-attr]
+        ]
+        epochs = [int(m["val_epoch"]) for m in got.values()]
+        vac = _late_vacuity(root, world, label, list(got))
+        what = (
+            VARIANTS[label][0]
+            if label in VARIANTS
+            else f"{label.upper()} (crest's implementation, its recipe)"
+        )
+        rows.append(
+            [
+                label,
+                what,
+                str(len(got)),
+                pm(h),
+                "" if label == "crest" else pm(dh),
+                pm(c),
+                "" if label == "crest" else pm(dc),
+                ", ".join(map(str, epochs)),
+                vac,
+            ]
+        )
+        summary[label] = {"h": h, "czsl": c, "dh": dh, "dczsl": dc, "epochs": epochs}
+    header = [
+        "row",
+        "what it changes (from CREST's recipe)",
+        "seeds",
+        "val H",
+        "ΔH (paired)",
+        "val CZSL",
+        "ΔCZSL (paired)",
+        "chosen epochs",
+        "vacuity, epoch 3 → last",
+    ]
+    return md_table(header, rows), summary
+
+
+def _late_vacuity(root: Path, world: str, label: str, seeds: list[int]) -> str:
+    """Mean vacuity on the validation images at epoch 3 and at the last epoch (seen / unseen)."""
+    early, late = [], []
+    for s in seeds:
+        entries = [
+            e
+            for e in history(root, Job("attribution", world, label, s))
+            if e.get("phase") == "val" and Key.VACUITY_SEEN in e
+        ]
+        if len(entries) >= 3:
+            early.append(0.5 * (entries[2][Key.VACUITY_SEEN] + entries[2][Key.VACUITY_UNSEEN]))
+            late.append(0.5 * (entries[-1][Key.VACUITY_SEEN] + entries[-1][Key.VACUITY_UNSEEN]))
+    if not early:
+        return "–"
+    return f"{statistics.fmean(early):.2f} → {statistics.fmean(late):.2f}"
+
+
+#: published results with ResNet-101 features, (CZSL, H) in %: CREST and TransZero from CREST's
+#: Table 1; DAZLE from its paper (CVPR 2020, Table 2), MSDN from its paper (CVPR 2022, Table 1)
+PUBLISHED: dict[str, dict[str, tuple[float, float]]] = {
+    "CUB": {
+        "crest": (78.6, 71.7),
+        "transzero": (76.8, 68.8),
+        "msdn": (76.1, 68.1),
+        "dazle": (65.9, 58.1),
+    },
+    "SUN": {
+        "crest": (66.3, 43.2),
+        "transzero": (65.6, 40.8),
+        "msdn": (65.8, 41.3),
+        "dazle": (59.4, 33.2),
+    },
+    "AWA2": {
+        "crest": (73.5, 74.1),
+        "transzero": (70.1, 70.2),
+        "msdn": (70.1, 67.7),
+        "dazle": (67.9, 67.1),
+    },
+}
+
+
+def kendall_tau(a: dict[str, float], b: dict[str, float]) -> float:
+    """Kendall's τ-b between two scorings of the same models (ties count as neither)."""
+    from scipy.stats import kendalltau
+
+    names = sorted(set(a) & set(b))
+    return float(kendalltau([a[n] for n in names], [b[n] for n in names]).statistic)
+
+
+def protocol_table(root: Path, world: str, seeds: list[int]) -> tuple[str, dict[str, Any]]:
+    """Per model: test CZSL and H under `val` and under `test-oracle` (mean ± std over seeds)."""
+    rows, means = [], {}
+    labels = sorted(
+        {
+            p.name.split("@")[0]
+            for p in (root / Job("protocol", world, "", 0).folder.parts[0] / "protocol").glob("*@*")
+        },
+        key=lambda m: (m.split("+")[0] not in ("crest",), m),
+    )
+    for label in labels:
+        cells, done = [], {}
+        for selection in ("val", "test-oracle"):
+            got = [finished(root, Job("protocol", world, f"{label}@{selection}", s)) for s in seeds]
+            ok = [m for m in got if m]
+            done[selection] = len(ok)
+            for key in (Key.CZSL, Key.H):
+                cells.append(pm([100 * float(m[key]) for m in ok]))
+            if selection == "val" and ok:
+                means[label] = {
+                    "czsl": statistics.fmean(100 * float(m[Key.CZSL]) for m in ok),
+                    "h": statistics.fmean(100 * float(m[Key.H]) for m in ok),
+                    "seeds": len(ok),
+                }
+        rows.append([label, f"{done['val']} / {done['test-oracle']}", *cells])
+    header = [
+        "model",
+        "seeds (val / test-oracle)",
+        "CZSL, val",
+        "H, val",
+        "CZSL, test-oracle (not fair)",
+        "H, test-oracle (not fair)",
+    ]
+    return md_table(header, rows), means
+
+
+def ranking_lines(world: str, means: dict[str, Any]) -> list[str]:
+    """The models ranked by H under `val` beside the published ranking, with Kendall's τ."""
+    published = PUBLISHED.get(world)
+    plain = {m: v for m, v in means.items() if "+" not in m}
+    if not published or len(set(plain) & set(published)) < 2:
+        return []
+    ours = sorted(plain, key=lambda m: -plain[m]["h"])
+    theirs = sorted(published, key=lambda m: -published[m][1])
+    tau_h = kendall_tau(
+        {m: v["h"] for m, v in plain.items()}, {m: v[1] for m, v in published.items()}
+    )
+    tau_c = kendall_tau(
+        {m: v["czsl"] for m, v in plain.items()}, {m: v[0] for m, v in published.items()}
+    )
+    return [
+        f"- ranking by H here (`val`): {' > '.join(ours)}",
+        f"- published ranking by H on real {world}: {' > '.join(theirs)}",
+        f"- Kendall τ over the {len(set(plain) & set(published))} models: H {tau_h:+.2f}, CZSL {tau_c:+.2f}",
+    ]
+
+
+def write_report(root: Path, table: Path, worlds: list[str], seeds: list[int]) -> dict[str, Any]:
+    sections, summary = [], {}
+    for world in worlds:
+        text, means = protocol_table(root, world, seeds)
+        if means:
+            if not sections:
+                sections += ["## The four models under the full protocol", ""]
+            sections += [
+                f"### {world}",
+                "",
+                f"{describe(world)}; {epochs(world)} epochs; test scores, `val` = epoch and γ "
+                "chosen on the validation classes and retrained on trainval.",
+                "",
+                text,
+                "",
+                *ranking_lines(world, means),
+                "",
+            ]
+            summary[f"{world}/protocol"] = means
+    for world in worlds:
+        text, summary[world] = attribution_table(root, world, seeds)
+        if not summary[world]:
+            continue
+        if not any(line.startswith("## Attribution") for line in sections):
+            sections += ["## Attribution (validation protocol only)", ""]
+        sections += [
+            f"### {world}",
+            "",
+            f"{describe(world)}; {epochs(world)} epochs; validation protocol only.",
+            "",
+            text,
+            "",
+        ]
+    write_text_atomic(table.with_suffix(".json"), json.dumps(summary, indent=1))
+    write_text_atomic(
+        table,
+        "# Attribution runs (generated; the findings are in crest_vs_peers.md)\n\n"
+        "`benchmarks/crest_vs_peers.py attribution`. Every row: trained on the training classes, "
+        "epoch, γ (and μ for CREST) chosen by H on the validation classes, validation H and CZSL "
+        "at that choice, in %, mean ± std over training seeds. ΔH, ΔCZSL: the row minus CREST's "
+        "row on the same seed, mean ± std over seeds. Vacuity: the paper's u = K/S, mean over the "
+        "validation images (seen and unseen averaged).\n\n" + "\n".join(sections),
+    )
+    return summary
+
+
+def known_worlds(root: Path) -> list[str]:
+    """The like worlds first, then every world with changed generator options run into ``root``."""
+    path = root / "worlds.json"
+    extra = json.loads(path.read_text()) if path.exists() else []
+    return [*EPOCHS, *(w for w in extra if w not in EPOCHS)]
+
+
+def remember_worlds(root: Path, worlds: list[str]) -> None:
+    root.mkdir(parents=True, exist_ok=True)
+    known = known_worlds(root)
+    write_text_atomic(
+        root / "worlds.json", json.dumps([*known, *(w for w in worlds if w not in known)])
+    )
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument("stage", choices=["attribution", "protocol", "report"])
+    p.add_argument("--worlds", nargs="*", default=["default"])
+    p.add_argument("--labels", nargs="*", help="variant or model labels (default: all)")
+    p.add_argument("--seeds", type=int, nargs="*", default=SEEDS)
+    p.add_argument("--shard", default="0/1", help="k/n: this process runs jobs k, k+n, …")
+    p.add_argument("--set", dest="extra", action="append", default=[], help="extra override")
+    p.add_argument("--out", type=Path, default=Path("runs/crest_vs_peers"))
+    p.add_argument("--table", type=Path, default=Path("benchmarks/results/crest_vs_peers_runs.md"))
+    args = p.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stdout)
+    if args.stage == "report":
+        write_report(args.out, args.table, known_worlds(args.out), args.seeds)
+        print(args.table.read_text())
+        return
+    default = [*VARIANTS, *PEERS] if args.stage == "attribution" else ["crest", *PEERS]
+    todo = jobs(args.stage, args.worlds, args.labels or default, args.seeds)
+    remember_worlds(args.out, args.worlds)
+    k, n = (int(x) for x in args.shard.split("/"))
+    start = time.time()
+    for i, job in enumerate(todo):
+        if i % n != k:
+            continue
+        logging.info("[%d/%d] %s", i + 1, len(todo), job.folder)
+        run_once(job_config(job, args.extra), args.out / job.folder)
+        logging.info("done after %.1f min", (time.time() - start) / 60)
+
+
+if __name__ == "__main__":
+    main()
