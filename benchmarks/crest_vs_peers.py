@@ -7,13 +7,13 @@ chosen by H on the validation classes; no test split is read). Stage `protocol`:
 protocol (retrained on trainval, scored once on test) and, labelled, `test-oracle`, for the
 ranking of the four models per world.
 
-    python benchmarks/crest_vs_peers.py attribution --worlds default --shard 0/2 &
-    python benchmarks/crest_vs_peers.py attribution --worlds default --shard 1/2 &
-    python benchmarks/crest_vs_peers.py protocol --worlds CUB --models crest dazle msdn
+    python benchmarks/crest_vs_peers.py attribution --worlds default &
+    python benchmarks/crest_vs_peers.py attribution --worlds default &
+    python benchmarks/crest_vs_peers.py protocol --worlds CUB --labels crest dazle msdn
     python benchmarks/crest_vs_peers.py report          # tables from finished runs
 
-Resumable: a finished run is not repeated. ``--shard k/n`` takes every n-th job, so that n
-processes (one thread each) share the grid without touching the same folder.
+Resumable: a finished run is not repeated. Processes started with the same arguments share the
+grid: each claims the next job no live process holds (run them with OMP_NUM_THREADS=1).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import statistics
 import sys
 import time
@@ -81,6 +82,10 @@ VARIANTS: dict[str, tuple[str, list[str]]] = {
         ["model.use_agt=false"],
     ),
     "agt_only": ("AGT alone", ["model.use_vgt=false"]),
+    "wd0": (
+        "no weight decay (a diagnosis of the late vacuity rise, not a difference from the peers)",
+        ["train.weight_decay=0"],
+    ),
     "edl_x10": (
         "λ_EDL 0.01 (×10) with the KL term annealed over 1 epoch",
         ["loss.lambda_edl=0.01", "loss.anneal_epochs=1"],
@@ -160,14 +165,15 @@ def _recipe(model: str) -> list[str]:
 
 
 def jobs(stage: str, worlds: list[str], labels: list[str], seeds: list[int]) -> list[Job]:
+    """World by world; in stage `protocol` every `val` run before any `test-oracle` run."""
     out = []
     for world in worlds:
-        for seed in seeds:
-            for label in labels:
-                if stage == "protocol":
-                    out += [Job(stage, world, f"{label}@{s}", seed) for s in ("val", "test-oracle")]
-                else:
-                    out.append(Job(stage, world, label, seed))
+        selections = ("val", "test-oracle") if stage == "protocol" else ("",)
+        for selection in selections:
+            for seed in seeds:
+                for label in labels:
+                    name = f"{label}@{selection}" if selection else label
+                    out.append(Job(stage, world, name, seed))
     return out
 
 
@@ -420,7 +426,6 @@ def main() -> None:
     p.add_argument("--worlds", nargs="*", default=["default"])
     p.add_argument("--labels", nargs="*", help="variant or model labels (default: all)")
     p.add_argument("--seeds", type=int, nargs="*", default=SEEDS)
-    p.add_argument("--shard", default="0/1", help="k/n: this process runs jobs k, k+n, …")
     p.add_argument("--set", dest="extra", action="append", default=[], help="extra override")
     p.add_argument("--out", type=Path, default=Path("runs/crest_vs_peers"))
     p.add_argument("--table", type=Path, default=Path("benchmarks/results/crest_vs_peers_runs.md"))
@@ -433,14 +438,36 @@ def main() -> None:
     default = [*VARIANTS, *PEERS] if args.stage == "attribution" else ["crest", *PEERS]
     todo = jobs(args.stage, args.worlds, args.labels or default, args.seeds)
     remember_worlds(args.out, args.worlds)
-    k, n = (int(x) for x in args.shard.split("/"))
     start = time.time()
     for i, job in enumerate(todo):
-        if i % n != k:
-            continue
+        folder = args.out / job.folder
+        if RunFolder(folder).is_finished() or not claim(folder):
+            continue  # done, or another process of this grid runs it
         logging.info("[%d/%d] %s", i + 1, len(todo), job.folder)
-        run_once(job_config(job, args.extra), args.out / job.folder)
+        try:
+            run_once(job_config(job, args.extra), folder)
+        finally:
+            (folder.parent / f".{folder.name}.claim").unlink(missing_ok=True)
         logging.info("done after %.1f min", (time.time() - start) / 60)
+
+
+def claim(folder: Path) -> bool:
+    """Take ``folder``'s job for this process, unless a live process holds it: any number of
+    processes started with the same arguments share the grid."""
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    path = folder.parent / f".{folder.name}.claim"
+    for _ in range(2):
+        try:
+            with path.open("x") as f:
+                f.write(str(os.getpid()))
+            return True
+        except FileExistsError:
+            try:
+                os.kill(int(path.read_text() or 0), 0)
+                return False  # its holder is alive
+            except (ProcessLookupError, ValueError):
+                path.unlink(missing_ok=True)  # a stale claim of a process that died
+    return False
 
 
 if __name__ == "__main__":

@@ -156,6 +156,35 @@ def test_val_selection_chooses_on_validation_then_retrains(train_world, tmp_path
     assert best_val["epoch"] == chosen["val_epoch"]  # the epoch validation chose
 
 
+def test_validation_only_stops_before_the_test_split(train_world, tmp_path):
+    from crest.cli import main
+
+    run = tmp_path / "valonly"
+    args = sets(train_world, "train.epochs=2", "train.selection=val", "train.validation_only=true")
+    assert main(["train", *args, "--out", str(run)]) == 0
+    metrics = json.loads((run / "metrics.json").read_text())
+    entries = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    # only the validation phase ran; what it chose is reported as validation scores
+    assert [e["phase"] for e in entries] == ["val", "val"]
+    assert all(e["eval_split"] == "validation" for e in entries)
+    assert metrics["validation_only"] is True and "gzsl_h" not in metrics
+    best = max(entries, key=lambda e: (max(p["best_gamma_h"] for p in e["mu_curve"]), -e["epoch"]))
+    point = max(best["mu_curve"], key=lambda p: p["best_gamma_h"])
+    assert metrics["val_epoch"] == best["epoch"]
+    assert metrics["val_h"] == pytest.approx(point["best_gamma_h"])
+    assert metrics["val_czsl"] == pytest.approx(point["czsl_acc"])  # CZSL at the same μ
+    assert "VALIDATION ONLY" in metrics["selection_detail"]
+    assert "Validation only" in (run / "report.md").read_text()
+    # it needs the validation protocol
+    refused = [
+        "train",
+        *sets(train_world, "train.validation_only=true"),
+        "--out",
+        str(tmp_path / "x"),
+    ]
+    assert main(refused) != 0 and not (tmp_path / "x").exists()
+
+
 def test_test_oracle_is_labelled(train_world, tmp_path):
     run = tmp_path / "oracle"
     res = crest(
