@@ -140,18 +140,23 @@ class Job:
 
 
 def job_config(job: Job, extra: list[str]) -> Any:
-    world = [f"data.path={world_file(job.world)}", f"train.epochs={epochs(job.world)}"]
+    """A label is a CREST variant or a model name, optionally ``:e<N>`` for N epochs instead of
+    the world's budget (``crest:e30``, ``dazle:e30``) and, in stage `protocol`, ``@selection``."""
+    label, _, selection = job.label.partition("@")
+    label, _, budget = label.partition(":e")
+    world = [
+        f"data.path={world_file(job.world)}",
+        f"train.epochs={int(budget) if budget else epochs(job.world)}",
+    ]
     if job.stage == "attribution":
         only = ["train.selection=val", "train.validation_only=true", f"train.seed={job.seed}"]
-        if job.label in VARIANTS:
-            return load_config("synthetic", [*world, *VARIANTS[job.label][1], *extra, *only])
+        if label in VARIANTS:
+            return load_config("synthetic", [*world, *VARIANTS[label][1], *extra, *only])
         return load_config(
-            "synthetic",
-            [*_recipe(job.label), f"model.name={job.label}", *world, *extra, *only],
+            "synthetic", [*_recipe(label), f"model.name={label}", *world, *extra, *only]
         )
-    model, _, selection = job.label.partition("@")
-    overrides = [*world, *RECOMMENDED.get(model, []), *extra]
-    return compare_config("synthetic", model.split("+")[0], selection, job.seed, overrides)
+    overrides = [*world, *RECOMMENDED.get(label, []), *extra]
+    return compare_config("synthetic", label.split("+")[0], selection, job.seed, overrides)
 
 
 #: the recipe rows of stage `protocol` other than the registry's (label "crest+…")
@@ -200,15 +205,30 @@ def pm(values: list[float]) -> str:
 def attribution_table(root: Path, world: str, seeds: list[int]) -> tuple[str, dict[str, Any]]:
     """Per label: validation H and CZSL (mean ± std over seeds) and the paired change from
     CREST's row (the same seeds only), with the late vacuity of the CREST rows."""
-    base = {s: finished(root, Job("attribution", world, "crest", s)) for s in seeds}
+    base_runs = {"": {s: finished(root, Job("attribution", world, "crest", s)) for s in seeds}}
     rows, summary = [], {}
-    for label in [*VARIANTS, *PEERS]:
+    on_disk = sorted(
+        p.name
+        for p in (root / Job("attribution", world, "", 0).folder.parts[0] / "attribution").glob(
+            "*:e*"
+        )
+    )
+    for label in [*VARIANTS, *PEERS, *on_disk]:
         got = {s: finished(root, Job("attribution", world, label, s)) for s in seeds}
         got = {s: m for s, m in got.items() if m}
         if not got:
             continue
         h = [100 * float(m["val_h"]) for m in got.values()]
         c = [100 * float(m["val_czsl"]) for m in got.values() if m.get("val_czsl") is not None]
+        budget = label.partition(":e")[2]
+        base = (
+            base_runs[budget]
+            if budget in base_runs
+            else {
+                s: finished(root, Job("attribution", world, f"crest:e{budget}", s)) for s in seeds
+            }
+        )
+        base_runs[budget] = base
         paired = [s for s in got if base.get(s)]
         dh = [100 * (float(got[s]["val_h"]) - float(base[s]["val_h"])) for s in paired]  # type: ignore[index]
         dc = [
@@ -218,20 +238,16 @@ def attribution_table(root: Path, world: str, seeds: list[int]) -> tuple[str, di
         ]
         epochs = [int(m["val_epoch"]) for m in got.values()]
         vac = _late_vacuity(root, world, label, list(got))
-        what = (
-            VARIANTS[label][0]
-            if label in VARIANTS
-            else f"{label.upper()} (crest's implementation, its recipe)"
-        )
+        what = describe_label(label)
         rows.append(
             [
                 label,
                 what,
                 str(len(got)),
                 pm(h),
-                "" if label == "crest" else pm(dh),
+                "" if label.partition(":")[0] == "crest" else pm(dh),
                 pm(c),
-                "" if label == "crest" else pm(dc),
+                "" if label.partition(":")[0] == "crest" else pm(dc),
                 ", ".join(map(str, epochs)),
                 vac,
             ]
@@ -249,6 +265,16 @@ def attribution_table(root: Path, world: str, seeds: list[int]) -> tuple[str, di
         "vacuity, epoch 3 → last",
     ]
     return md_table(header, rows), summary
+
+
+def describe_label(label: str) -> str:
+    base, _, budget = label.partition(":e")
+    what = (
+        VARIANTS[base][0]
+        if base in VARIANTS
+        else f"{base.upper()} (crest's implementation, its recipe)"
+    )
+    return what + (f"; {budget} epochs (Δ against `crest:e{budget}`)" if budget else "")
 
 
 def _late_vacuity(root: Path, world: str, label: str, seeds: list[int]) -> str:

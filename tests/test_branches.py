@@ -62,6 +62,8 @@ def test_mu_curve_ends_are_the_branches(outs):
     m = branch_metrics(s, u, SEEN, UNSEEN, 0.0)
     assert curve[0]["best_gamma_h"] == pytest.approx(m["vgt"]["best_gamma_h"])  # μ = 0: VGT
     assert curve[-1]["best_gamma_h"] == pytest.approx(m["agt"]["best_gamma_h"])  # μ = 1: AGT
+    assert curve[0]["czsl_acc"] == pytest.approx(m["vgt"]["czsl_acc"])
+    assert curve[-1]["czsl_acc"] == pytest.approx(m["agt"]["czsl_acc"])
 
 
 def _val(epoch, curve):

@@ -69,6 +69,17 @@ def test_compare_applies_each_models_recipe_for_the_dataset_then_the_users_overr
     crest_cfg = compare_config("cub", "crest", "test-oracle", 0, [])
     assert crest_cfg.model.name == "crest" and crest_cfg.train.optimizer == "adam"
     assert crest_cfg.train.selection == "test-oracle"
+    # a -paper config takes the same peers' recipes as its dataset
+    paper = compare_config("cub-paper", "dazle", "val", 0, [])
+    assert paper.train.optimizer == "rmsprop" and paper.name == "cub-paper"
+
+
+def test_compare_refuses_validation_only_runs(tmp_path):
+    from crest.compare import compare
+
+    with pytest.raises(ValueError, match="validation_only"):
+        compare(None, ["dazle"], tmp_path, [0], ["train.validation_only=true"])
+    assert not any(tmp_path.iterdir())
 
 
 def test_epochs_to_reach_95_percent_of_final_h():

@@ -71,7 +71,8 @@ def test_yaml_file_and_round_trip(tmp_path):
 
 def test_unknown_config_name():
     with pytest.raises(
-        ConfigError, match="unknown config 'cubb'; expected a YAML file or one of: awa2, awa2-paper, cub, cub-paper"
+        ConfigError,
+        match="unknown config 'cubb'; expected a YAML file or one of: awa2, awa2-paper, cub, cub-paper",
     ):
         load_config("cubb")
 

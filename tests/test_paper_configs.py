@@ -20,7 +20,8 @@ DOCS = Path(__file__).resolve().parents[1] / "docs" / "method.md"
 def documented() -> dict[str, tuple[Any, Any]]:
     """key → (the paper's value, the recipes' value) from the table of docs/method.md §7.4."""
     text = DOCS.read_text()
-    section = text[text.index("### 7.4") : text.index("## 8.")]
+    start = text.index("### 7.4")
+    section = text[start : text.index("\n## 8.", start)]
     rows = re.findall(r"^\| `([a-z_]+\.[a-z_]+)` \| `([^`]+)` \| `([^`]+)` \|", section, re.M)
     assert rows, "no departure table in docs/method.md §7.4"
     return {key: (yaml.safe_load(paper), yaml.safe_load(ours)) for key, paper, ours in rows}
@@ -77,3 +78,6 @@ def test_a_non_default_option_is_named_as_a_departure() -> None:
     # a switch between two branches means nothing with one of them off
     one = load_config("cub", ["model.use_agt=false"]).to_dict()
     assert not any("loss.branch_supervision" in line for line in deviations(one))
+    assert any("`loss.ce_over=all`" in line for line in deviations(one))
+    # a peer's report does not list CREST's switches
+    assert deviations(load_config("cub", ["model.name=dazle"]).to_dict()) == []

@@ -151,14 +151,27 @@ def test_val_selection_chooses_on_validation_then_retrains(train_world, tmp_path
     assert "fitted on the validation classes" in metrics["opinion"]
     report = (run / "report.md").read_text()
     assert "VGT alone (s^V)" in report and "confidence: AUROC, wrong vs. right" in report
-    assert "T and b fitted on the validation classes" in report  # listed as a departure
+    assert (
+        "T and b fitted on the validation classes" in report
+    )  # listed as reported beyond the paper
     best_val = torch.load(run / "checkpoints" / "best_val.pt", weights_only=True)
     assert best_val["epoch"] == chosen["val_epoch"]  # the epoch validation chose
 
 
-def test_validation_only_stops_before_the_test_split(train_world, tmp_path):
+def test_validation_only_stops_before_the_test_split(train_world, tmp_path, monkeypatch):
     from crest.cli import main
+    from crest.data.schema.hdf5 import read_benchmark
+    from crest.engine.train import Trainer
 
+    cached: list[int] = []  # every row the run reads features of goes through the cache
+    original = Trainer._feature_cache
+
+    def recording(self, tasks):
+        for t in tasks:
+            cached.extend(int(r) for r in [*t.train_rows, *t.eval_seen, *t.eval_unseen])
+        return original(self, tasks)
+
+    monkeypatch.setattr(Trainer, "_feature_cache", recording)
     run = tmp_path / "valonly"
     args = sets(train_world, "train.epochs=2", "train.selection=val", "train.validation_only=true")
     assert main(["train", *args, "--out", str(run)]) == 0
@@ -169,12 +182,25 @@ def test_validation_only_stops_before_the_test_split(train_world, tmp_path):
     assert all(e["eval_split"] == "validation" for e in entries)
     assert metrics["validation_only"] is True and "gzsl_h" not in metrics
     best = max(entries, key=lambda e: (max(p["best_gamma_h"] for p in e["mu_curve"]), -e["epoch"]))
-    point = max(best["mu_curve"], key=lambda p: p["best_gamma_h"])
+    point = next(p for p in best["mu_curve"] if p["mu"] == metrics["val_mu"])
     assert metrics["val_epoch"] == best["epoch"]
     assert metrics["val_h"] == pytest.approx(point["best_gamma_h"])
     assert metrics["val_czsl"] == pytest.approx(point["czsl_acc"])  # CZSL at the same μ
     assert "VALIDATION ONLY" in metrics["selection_detail"]
     assert "Validation only" in (run / "report.md").read_text()
+    splits = read_benchmark(train_world).splits
+    test_rows = {*splits["test_seen"].tolist(), *splits["test_unseen"].tolist()}
+    assert cached and not test_rows & set(cached)
+    # it has no reported model: explain and export refuse it, naming why
+    assert main(["explain", str(run)]) != 0
+    assert main(["export", str(run), "--out", str(tmp_path / "exported")]) != 0
+    assert not (tmp_path / "exported").exists()
+    # and a grid that finds it where a full run was asked for refuses to read it as one
+    from crest.config import load_config
+    from crest.experiments import run_once
+
+    with pytest.raises(ValueError, match="other kind"):
+        run_once(load_config(None, ["train.selection=val"]), run)
     # it needs the validation protocol
     refused = [
         "train",

@@ -67,6 +67,11 @@ def compare(
     trainer: Callable[[Config, Path], dict[str, Any]] | None = None,
 ) -> list[CompareRun]:
     """Every model × selection × seed, each in ``out/<model>/<selection>/seed<N>``."""
+    if any(o.replace(" ", "").startswith("train.validation_only=") for o in overrides or []):
+        raise ValueError(
+            "crest compare reports test scores: train.validation_only does not apply (compare "
+            "settings on validation with crest train --set train.validation_only=true)"
+        )
     runs = []
     for model in models:
         for selection in selections:

@@ -32,7 +32,13 @@ def run_once(
     """Train ``cfg`` into ``folder`` unless it already finished there; resume a cut-off run."""
     run = RunFolder(folder)
     if run.is_finished():
-        return run.read_metrics()
+        metrics = run.read_metrics()
+        if bool(metrics.get("validation_only", False)) != cfg.train.validation_only:
+            raise ValueError(
+                f"{folder}: holds a finished run of the other kind (train.validation_only="
+                f"{str(not cfg.train.validation_only).lower()}); use another folder"
+            )
+        return metrics
     if trainer is None:
         from crest.engine.train import train
 
@@ -69,6 +75,14 @@ def mean_std(values: list[float]) -> tuple[float, float]:
     return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
 
 
+def scored(metrics: dict[str, Any], key: str) -> float | None:
+    """``key`` of a run's metrics; for a validation-only run its validation H and CZSL (no U, S)."""
+    if metrics.get("validation_only"):
+        value = {Key.H: metrics.get("val_h"), Key.CZSL: metrics.get("val_czsl")}.get(key)
+        return None if value is None else float(value)
+    return float(metrics[key])
+
+
 def summary_table(results: list[RunResult], label_header: str = "row") -> str:
     """Markdown: one line per label, mean ± std (in %) of CZSL, U, S, H over its seeds."""
     labels = list(dict.fromkeys(r.label for r in results))
@@ -78,9 +92,17 @@ def summary_table(results: list[RunResult], label_header: str = "row") -> str:
         group = [r for r in results if r.label == label]
         cells = []
         for key in METRIC_KEYS:
-            m, s = mean_std([100 * r.metrics[key] for r in group])
-            cells.append(f"{m:.1f} ± {s:.1f}")
-        selection = sorted({str(r.metrics.get("selection", "?")) for r in group})
+            values = [100 * v for r in group if (v := scored(r.metrics, key)) is not None]
+            m, s = mean_std(values) if values else (float("nan"), 0.0)
+            cells.append(f"{m:.1f} ± {s:.1f}" if values else "–")
+        selection = sorted(
+            {
+                "val, validation only: validation scores"
+                if r.metrics.get("validation_only")
+                else str(r.metrics.get("selection", "?"))
+                for r in group
+            }
+        )
         lines.append(
             f"| {label} | {len(group)} | " + " | ".join(cells) + f" | {', '.join(selection)} |"
         )

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from crest.atomic import write_text_atomic
 from crest.config import Config, dump_config
+from crest.errors import DataError
 from crest.version import package_version
 
 if TYPE_CHECKING:  # torch is imported where it is used: `crest train` checks its run folder's
@@ -120,3 +121,15 @@ class RunFolder:
     def temporaries(self) -> list[Path]:
         """crest.atomic's ``.NAME.*.tmp`` files of the folder and its checkpoints."""
         return [*self.root.glob(".*.tmp"), *self.checkpoints.glob(".*.tmp")]
+
+
+def refuse_validation_only(root: Path, metrics: dict[str, Any]) -> None:
+    """A ``train.validation_only`` run has no reported model (only the validation-phase one,
+    trained without the validation classes): explain, export and compare refuse it."""
+    if metrics.get("validation_only"):
+        raise DataError(
+            root,
+            "metrics.json",
+            "a validation-only run (train.validation_only=true) has no reported model; train "
+            "the full protocol (train.selection=val) to explain or export one",
+        )

@@ -16,7 +16,10 @@ def register(sub: Any) -> None:
         help="train several models (CREST, DAZLE, TransZero, MSDN) over seeds on one file, "
         "under val and, labelled, test-oracle → a Table-1-shaped report (resumable)",
     )
-    c.add_argument("--config", help="dataset config (synthetic, cub, sun, awa2 or a YAML file)")
+    c.add_argument(
+        "--config",
+        help="dataset config (synthetic, cub, sun, awa2, their -paper variants, or a YAML file)",
+    )
     add_overrides(c)
     c.add_argument("--models", nargs="+", choices=MODEL_NAMES, default=list(MODEL_NAMES))
     c.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])

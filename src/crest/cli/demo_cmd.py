@@ -35,13 +35,17 @@ def register(sub: Any) -> None:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    cfg = load_config("synthetic", args.overrides)
+    if cfg.train.validation_only:  # the demo's table is of test scores
+        print("error: crest demo reports test scores; use crest train for a validation-only run")
+        return 2
     path = default_world()
     print("== the embedded default world ==")
     print_summary(read_benchmark(path).summary())
     print("\n== baseline: ridge regression from pooled regions to attributes ==")
     base = run_baseline(path)
     print("\n== CREST, config 'synthetic' ==")
-    m = train(load_config("synthetic", args.overrides), args.out)
+    m = train(cfg, args.out)
     names = f"{RunFolder.REPORT}, {RunFolder.METRICS}, {RunFolder.CHECKPOINTS}/"
     print(f"\nrun folder: {args.out} ({names})\n")
     rows = [

@@ -71,7 +71,11 @@ def pct(v: float) -> str:
 
 
 def score_cells(metrics: dict[str, Any]) -> list[str]:
-    """CZSL, U, S, H of a metrics record, in %."""
+    """CZSL, U, S, H of a metrics record, in % (a validation-only run: its validation CZSL and
+    H, no U and S)."""
+    if metrics.get("validation_only"):
+        czsl = metrics.get("val_czsl")
+        return ["–" if czsl is None else pct(czsl), "–", "–", pct(metrics["val_h"])]
     z = ZslScores.of(metrics)
     return [pct(z.czsl), pct(z.unseen), pct(z.seen), pct(z.harmonic)]
 

@@ -24,7 +24,10 @@ def register(sub: Any) -> None:
     p = sub.add_parser(
         "train", help="train CREST or a peer (default: CREST on the embedded synthetic world)"
     )
-    p.add_argument("--config", help="a packaged config (synthetic, cub, sun, awa2) or a YAML file")
+    p.add_argument(
+        "--config",
+        help="a packaged config (synthetic, cub, sun, awa2, cub-paper, sun-paper, awa2-paper) or a YAML file",
+    )
     add_model_choice(p)
     add_overrides(p)
     p.add_argument(
@@ -51,7 +54,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         cfg = load_config(args.config, model_recipe(args.model, args.config) + overrides)
         model = "" if cfg.model.name == "crest" else f"{cfg.model.name}-"
         out = args.out or Path("runs") / (
-            f"{model}{cfg.name}-{cfg.train.selection}-seed{cfg.train.seed}"
+            f"{model}{cfg.name}-{cfg.train.selection}"
+            f"{'-only' if cfg.train.validation_only else ''}-seed{cfg.train.seed}"
         )
     metrics = train(cfg, out, resume=args.resume)
     if int(os.environ.get("RANK", "0")) == 0:  # under torchrun only rank 0 speaks

@@ -19,7 +19,7 @@ from safetensors.torch import load_file, save_file
 
 from crest.data.schema.class_side import split_arrays
 from crest.errors import DataError
-from crest.run_folder import RunFolder
+from crest.run_folder import RunFolder, refuse_validation_only
 from crest.version import package_version
 
 WEIGHTS = "model.safetensors"
@@ -81,6 +81,8 @@ def checkpoint_to_export(source: str | Path) -> Path:
     source = Path(source)
     if source.is_dir():
         run = RunFolder(source)
-        selection = run.read_metrics().get("selection", "final") if run.is_finished() else "final"
+        metrics = run.read_metrics() if run.is_finished() else {}
+        refuse_validation_only(run.root, metrics)
+        selection = metrics.get("selection", "final")
         return run.reported_checkpoint(str(selection))
     return source

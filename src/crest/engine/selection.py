@@ -105,7 +105,11 @@ def choose_val_setting(history: list[dict[str, Any]], mu: float) -> ValChoice:
     if not all(e.get("mu_curve") for e in entries):
         e = _best_val_entry(history)
         return ValChoice(
-            int(e["epoch"]), float(e[Key.BEST_GAMMA]), float(e[Key.BEST_H]), None, e[Key.CZSL]
+            int(e["epoch"]),
+            float(e[Key.BEST_GAMMA]),
+            float(e[Key.BEST_H]),
+            None,
+            float(e[Key.CZSL]),
         )
     options = [(e["epoch"], point) for e in entries for point in e["mu_curve"]]
     epoch, best = max(options, key=lambda o: (o[1][Key.BEST_H], -o[0], -abs(o[1]["mu"] - mu)))

@@ -205,7 +205,9 @@ class Trainer:
             if selection == "val" and "val_epoch" not in self.selection_state
             else None
         )
-        self.cache = self._feature_cache([self.final_task(), *([val] if val is not None else [])])
+        # a validation-only run never reads the test split, not even into the cache
+        final = [] if cfg.train.validation_only else [self.final_task()]
+        self.cache = self._feature_cache([*final, *([val] if val is not None else [])])
         if selection == "val":
             if val is not None:
                 self.train_phase(val, cfg.train.epochs)
@@ -263,6 +265,7 @@ class Trainer:
             "selection": "val",
             "validation_only": True,
             "epoch": int(state["val_epoch"]),
+            Key.GAMMA: float(state["val_gamma"]),
             "data": str(self.data_path),
             **{k: state.get(k) for k in ("val_epoch", "val_gamma", "val_mu", "val_h", "val_czsl")},
             Key.SELECTION_DETAIL: (

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from crest.atomic import write_text_atomic
-from crest.experiments import RunResult, mean_std, summary_table
+from crest.experiments import RunResult, mean_std, scored, summary_table
 from crest.explain import figures
 from crest.metrics import Key
 from crest.run_folder import RunFolder
@@ -19,7 +19,14 @@ def sweep_figure(path: Path, key: str, results: list[RunResult]) -> Path:
     fig, ax = figures.subplots(figsize=(5, 3.8))
     for metric, name in ((Key.H, "H (GZSL)"), (Key.CZSL, "ACC (CZSL)")):
         stats = [
-            mean_std([100 * r.metrics[metric] for r in results if r.label == lab]) for lab in labels
+            mean_std(
+                [
+                    100 * v
+                    for r in results
+                    if r.label == lab and (v := scored(r.metrics, metric)) is not None
+                ]
+            )
+            for lab in labels
         ]
         means, stds = np.array([m for m, _ in stats]), np.array([s for _, s in stats])
         ax.errorbar(range(len(xs)), means, yerr=stds, marker="o", capsize=3, label=name)

@@ -13,7 +13,7 @@ from crest.data.schema.benchmark import Benchmark
 from crest.engine.checkpoint import load_model
 from crest.errors import DataError
 from crest.models.contract import ZSLModel
-from crest.run_folder import RunFolder
+from crest.run_folder import RunFolder, refuse_validation_only
 
 
 @dataclass
@@ -41,6 +41,7 @@ def load_run(
             run.root, RunFolder.METRICS, "missing; is this a finished crest run folder?"
         )
     metrics = run.read_metrics()
+    refuse_validation_only(run.root, metrics)
     path = (
         Path(checkpoint)
         if checkpoint

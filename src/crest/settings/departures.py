@@ -75,7 +75,9 @@ DEPARTURES: tuple[Departure, ...] = (
 
 def departures(cfg: Cfg) -> list[str]:
     """The departures of ``cfg`` (a resolved config as a dict) from the paper, as sentences
-    naming the key and its value."""
+    naming the key and its value; none for a peer, whose switches these are not."""
+    if cfg["model"].get("name", "crest") != "crest":
+        return []
     return [
         f"{d.what} (`{d.key}={_show(d.value(cfg))}`; the paper: {_show(d.paper)})"
         for d in DEPARTURES
