@@ -454,7 +454,9 @@ def main() -> None:
     p.add_argument("--seeds", type=int, nargs="*", default=SEEDS)
     p.add_argument("--set", dest="extra", action="append", default=[], help="extra override")
     p.add_argument("--out", type=Path, default=Path("runs/crest_vs_peers"))
-    p.add_argument("--table", type=Path, default=Path("benchmarks/results/crest_vs_peers_runs.md"))
+    p.add_argument(
+        "--table", type=Path, default=Path(__file__).parent / "results" / "crest_vs_peers_runs.md"
+    )
     args = p.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stdout)
     if args.stage == "report":
