@@ -383,6 +383,42 @@ def ranking_lines(world: str, means: dict[str, Any]) -> list[str]:
     ]
 
 
+#: the rows whose vacuity is followed epoch by epoch (what the late rise comes from)
+VACUITY_ROWS = ("crest", "no_edl", "edl_x10", "wd0", "lambda_cal", "crest:e30")
+
+
+def vacuity_table(root: Path, world: str, seeds: list[int]) -> str:
+    """Mean vacuity (the paper's u = K/S) on the validation images, every few epochs, mean over
+    the seeds (seen and unseen images averaged), beside the validation best-γ H."""
+    rows, width = [], 0
+    for label in VACUITY_ROWS:
+        curves = []
+        for s in seeds:
+            entries = [
+                e
+                for e in history(root, Job("attribution", world, label, s))
+                if e.get("phase") == "val" and Key.VACUITY_SEEN in e
+            ]
+            if entries and finished(root, Job("attribution", world, label, s)):
+                curves.append(entries)
+        if not curves:
+            continue
+        n = min(len(c) for c in curves)
+        width = max(width, n)
+        cells = []
+        for i in range(n):
+            u = statistics.fmean(
+                0.5 * (c[i][Key.VACUITY_SEEN] + c[i][Key.VACUITY_UNSEEN]) for c in curves
+            )
+            h = statistics.fmean(100 * float(c[i][Key.BEST_H]) for c in curves)
+            cells.append(f"{u:.2f} ({h:.0f})")
+        rows.append([label, str(len(curves)), *cells])
+    if not rows:
+        return ""
+    header = ["row", "seeds", *(f"ep {i + 1}" for i in range(width))]
+    return md_table(header, [r + [""] * (len(header) - len(r)) for r in rows])
+
+
 def write_report(root: Path, table: Path, worlds: list[str], seeds: list[int]) -> dict[str, Any]:
     sections, summary = [], {}
     for world in worlds:
@@ -416,6 +452,14 @@ def write_report(root: Path, table: Path, worlds: list[str], seeds: list[int]) -
             text,
             "",
         ]
+        vacuity = vacuity_table(root, world, seeds)
+        if vacuity:
+            sections += [
+                f"Vacuity on {world}, mean over seeds, per epoch (validation best-γ H in brackets):",
+                "",
+                vacuity,
+                "",
+            ]
     write_text_atomic(table.with_suffix(".json"), json.dumps(summary, indent=1))
     write_text_atomic(
         table,
