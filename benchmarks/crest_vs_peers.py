@@ -419,12 +419,41 @@ def vacuity_table(root: Path, world: str, seeds: list[int]) -> str:
     return md_table(header, [r + [""] * (len(header) - len(r)) for r in rows])
 
 
+def validation_ranking(root: Path, worlds: list[str], seeds: list[int]) -> str:
+    """Per world, the four models' validation H (validation-only runs, the seeds all of them
+    have) ranked, with Kendall's τ against the published ranking of the world's dataset."""
+    rows = []
+    for world in worlds:
+        published = PUBLISHED.get(split_world(world)[0])
+        if not published:
+            continue
+        runs = {
+            m: {s: finished(root, Job("attribution", world, m, s)) for s in seeds}
+            for m in published
+        }
+        common = [s for s in seeds if all(runs[m].get(s) for m in published)]
+        if not common:
+            continue
+        h = {
+            m: statistics.fmean(100 * float(runs[m][s]["val_h"]) for s in common) for m in published
+        }  # type: ignore[index]
+        tau = kendall_tau(h, {m: v[1] for m, v in published.items()})
+        order = " > ".join(f"{m} {h[m]:.1f}" for m in sorted(h, key=lambda m: -h[m]))
+        rows.append([world, ", ".join(map(str, common)), order, f"{tau:+.2f}"])
+    if not rows:
+        return ""
+    return md_table(["world", "seeds", "validation H, ranked", "Kendall τ (H) vs published"], rows)
+
+
 def write_report(root: Path, table: Path, worlds: list[str], seeds: list[int]) -> dict[str, Any]:
     sections, summary = [], {}
+    ranking = validation_ranking(root, worlds, seeds)
+    if ranking:
+        sections += ["## The four models ranked on validation, per world", "", ranking, ""]
     for world in worlds:
         text, means = protocol_table(root, world, seeds)
         if means:
-            if not sections:
+            if "## The four models under the full protocol" not in sections:
                 sections += ["## The four models under the full protocol", ""]
             sections += [
                 f"### {world}",
