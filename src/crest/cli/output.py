@@ -82,12 +82,10 @@ def score_cells(metrics: dict[str, Any]) -> list[str]:
 
 def print_metrics(metrics: dict[str, Any]) -> None:
     if metrics.get("validation_only"):  # no test scores: the validation choice and its scores
+        from crest.engine.selection import validation_only_line
+
         print(metrics[Key.SELECTION_DETAIL])
-        czsl = metrics.get("val_czsl")
-        print(
-            f"validation H {pct(metrics['val_h'])}"
-            + ("" if czsl is None else f", validation CZSL {pct(czsl)}")
-        )
+        print(validation_only_line(metrics))
         return
     print(
         table(

@@ -123,6 +123,15 @@ def choose_val_setting(history: list[dict[str, Any]], mu: float) -> ValChoice:
     )
 
 
+def validation_only_line(metrics: dict[str, Any]) -> str:
+    """The scores of a ``train.validation_only`` run in one line (validation H, and CZSL where
+    recorded), as the CLI and the run's report show them."""
+    czsl = metrics.get("val_czsl")
+    return f"validation H {100 * float(metrics['val_h']):.1f}" + (
+        "" if czsl is None else f", validation CZSL {100 * float(czsl):.1f}"
+    )
+
+
 def final_metrics(
     history: list[dict[str, Any]], selection: str, gamma: float, mu: float | None = None
 ) -> dict[str, Any]:

@@ -52,6 +52,7 @@ from crest.engine.selection import (
     improves,
     oracle_score,
     val_score,
+    validation_only_line,
 )
 from crest.engine.tracking import NoTracker, Tracker, open_tracker
 from crest.errors import CrestError
@@ -279,12 +280,7 @@ class Trainer:
             self.folder.write_metrics(metrics)
             report = (
                 f"# Validation only\n\n{metrics[Key.SELECTION_DETAIL]}.\n\n"
-                f"- validation H {100 * float(state['val_h']):.1f}"
-                + (
-                    ""
-                    if state.get("val_czsl") is None
-                    else f", validation CZSL {100 * float(state['val_czsl']):.1f}"
-                )
+                f"- {validation_only_line(metrics)}"
                 + f"\n\n## Config\n\n{config_summary(self.cfg.to_dict())}\n"
             )
             write_text_atomic(self.folder.root / "report.md", report)
