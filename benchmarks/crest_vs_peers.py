@@ -29,6 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 import peers
 from crest.atomic import write_text_atomic
 from crest.compare import compare_config
@@ -82,6 +84,20 @@ VARIANTS: dict[str, tuple[str, list[str]]] = {
         ["model.use_agt=false"],
     ),
     "agt_only": ("AGT alone", ["model.use_vgt=false"]),
+    "previous": (
+        "CREST's recipe before issue 28: the front's default bias, VGT's and AGT's default "
+        "initial gains, batch 64 (docs/method.md §8.8)",
+        [
+            "model.front_init=default",
+            "model.vgt_value_gain=1",
+            "model.agt_gain=1",
+            "train.batch_size=64",
+        ],
+    ),
+    "warmup15": (
+        "a 15-step linear learning-rate warm-up on top of the recipe",
+        ["train.warmup_steps=15"],
+    ),
     "wd0": (
         "no weight decay (a diagnosis of the late vacuity rise, not a difference from the peers)",
         ["train.weight_decay=0"],
@@ -93,10 +109,17 @@ VARIANTS: dict[str, tuple[str, list[str]]] = {
 }
 
 
-def split_world(world: str) -> tuple[str, dict[str, float]]:
-    """``CUB`` or ``CUB,noise=1.5,image_cap=48``: a like world with generator options changed."""
+#: generator options that are whole numbers (the others are floats)
+INTEGER_OPTIONS = ("image_cap", "grid", "feature_dim", "parts")
+
+
+def split_world(world: str) -> tuple[str, dict[str, float | None]]:
+    """``CUB`` or ``CUB,noise=1.5,image_cap=48``: a like world with generator options changed;
+    ``image_cap=none`` keeps every image of the real splits (the real per-class counts)."""
     name, *options = world.split(",")
-    return name, {k: float(v) for k, v in (o.split("=") for o in options)}
+    return name, {
+        k: None if v.lower() == "none" else float(v) for k, v in (o.split("=") for o in options)
+    }
 
 
 def world_file(world: str) -> Path:
@@ -104,7 +127,9 @@ def world_file(world: str) -> Path:
     if not options:
         return peers.world_file(name)
     fields: dict[str, Any] = {"image_cap": CAPS[name], "parts": 8}
-    fields.update({k: int(v) if k == "image_cap" else v for k, v in options.items()})
+    fields.update(
+        {k: int(v) if k in INTEGER_OPTIONS and v is not None else v for k, v in options.items()}
+    )
     return build_world(WorldSpec(**fields), like=name)
 
 
@@ -113,7 +138,8 @@ def describe(world: str) -> str:
     text = peers.describe(name)
     if options:
         text += "; generator options changed: " + ", ".join(
-            f"{k}={v:g}" for k, v in options.items()
+            f"{k}={'none (every image of the real splits)' if v is None else f'{v:g}'}"
+            for k, v in options.items()
         )
     return text
 
@@ -318,6 +344,29 @@ PUBLISHED: dict[str, dict[str, tuple[float, float]]] = {
 }
 
 
+#: the published numbers on the same features (448-pixel inputs, 14 × 14 maps): DAZLE's come from
+#: 224-pixel inputs (7 × 7, its extraction script), so the order on like features leaves it out
+PUBLISHED_SAME_FEATURES = {
+    world: {m: v for m, v in table.items() if m != "dazle"} for world, table in PUBLISHED.items()
+}
+
+
+def taus(world: str, scores: dict[str, tuple[float, float]]) -> dict[str, tuple[float, float]]:
+    """Kendall τ (H, CZSL) of ``scores`` ((CZSL, H) per model) against the published order of
+    ``world``'s dataset, all four models, and against the same-features order (no DAZLE)."""
+    out = {}
+    for name, table in (("all four", PUBLISHED), ("same features", PUBLISHED_SAME_FEATURES)):
+        published = table.get(world, {})
+        common = set(scores) & set(published)
+        if len(common) < 2:
+            continue
+        out[name] = (
+            kendall_tau({m: scores[m][1] for m in common}, {m: published[m][1] for m in common}),
+            kendall_tau({m: scores[m][0] for m in common}, {m: published[m][0] for m in common}),
+        )
+    return out
+
+
 def kendall_tau(a: dict[str, float], b: dict[str, float]) -> float:
     """Kendall's τ-b between two scorings of the same models (ties count as neither)."""
     from scipy.stats import kendalltau
@@ -350,7 +399,14 @@ def protocol_table(root: Path, world: str, seeds: list[int]) -> tuple[str, dict[
                     "h": statistics.fmean(100 * float(m[Key.H]) for m in ok),
                     "seeds": len(ok),
                 }
-        rows.append([label, f"{done['val']} / {done['test-oracle']}", *cells])
+        rows.append(
+            [
+                label,
+                f"{done['val']} / {done['test-oracle']}",
+                *cells,
+                stops(root, world, label, seeds),
+            ]
+        )
     header = [
         "model",
         "seeds (val / test-oracle)",
@@ -358,29 +414,161 @@ def protocol_table(root: Path, world: str, seeds: list[int]) -> tuple[str, dict[
         "H, val",
         "CZSL, test-oracle (not fair)",
         "H, test-oracle (not fair)",
+        "val: chosen epoch / stopped at; test-oracle: stopped at (per seed)",
     ]
     return md_table(header, rows), means
 
 
+def stops(root: Path, world: str, label: str, seeds: list[int]) -> str:
+    """Per seed, where each protocol run chose and stopped: `val` gives the epoch validation chose
+    and the epoch its validation phase stopped at (``train.patience``, or the budget),
+    `test-oracle` the epoch its training on trainval stopped at."""
+    val, oracle = [], []
+    for s in seeds:
+        m = finished(root, Job("protocol", world, f"{label}@val", s))
+        if m:
+            trained = m.get("epochs_trained") or {}
+            val.append(f"{m['epoch']}/{trained.get('val', '?')}")
+        m = finished(root, Job("protocol", world, f"{label}@test-oracle", s))
+        if m:
+            oracle.append(str((m.get("epochs_trained") or {}).get("final", "?")))
+    return f"val {', '.join(val) or '–'}; test-oracle {', '.join(oracle) or '–'}"
+
+
+def seed_rows(root: Path, world: str, seeds: list[int]) -> str:
+    """Every finished protocol run of ``world``: model, selection, seed, test CZSL, U, S, H, and
+    its epochs (chosen, trained per phase)."""
+    rows = []
+    base = root / Job("protocol", world, "", 0).folder.parts[0] / "protocol"
+    for folder in sorted(base.glob("*@*")):
+        label, _, selection = folder.name.partition("@")
+        for s in seeds:
+            m = finished(root, Job("protocol", world, folder.name, s))
+            if not m:
+                continue
+            trained = m.get("epochs_trained") or {}
+            rows.append(
+                [
+                    label,
+                    selection,
+                    str(s),
+                    *(f"{100 * float(m[k]):.1f}" for k in (Key.CZSL, Key.U, Key.S, Key.H)),
+                    str(m["epoch"]),
+                    ", ".join(f"{p} {e}" for p, e in trained.items()) or "–",
+                ]
+            )
+    if not rows:
+        return ""
+    header = ["model", "selection", "seed", "CZSL", "U", "S", "H", "reported epoch", "trained"]
+    return md_table(header, rows)
+
+
+def curve_rows(root: Path, world: str, seeds: list[int]) -> str:
+    """Per model, the validation best-γ H (in %, mean over the seeds that reached the epoch) of
+    its `val` runs' validation phase, every epoch: how each model converges under patience."""
+    base = root / Job("protocol", world, "", 0).folder.parts[0] / "protocol"
+    rows, width = [], 0
+    for folder in sorted(base.glob("*@val")):
+        curves = [
+            [
+                100 * float(e[Key.BEST_H])
+                for e in history(root, Job("protocol", world, folder.name, s))
+                if e.get("phase") == "val" and Key.BEST_H in e
+            ]
+            for s in seeds
+            if finished(root, Job("protocol", world, folder.name, s))
+        ]
+        curves = [c for c in curves if c]
+        if not curves:
+            continue
+        n = max(len(c) for c in curves)
+        width = max(width, n)
+        means = [f"{statistics.fmean(c[i] for c in curves if len(c) > i):.0f}" for i in range(n)]
+        rows.append([folder.name.partition("@")[0], str(len(curves)), " ".join(means)])
+    if not rows:
+        return ""
+    return md_table(["model", "seeds", f"validation H, epochs 1 … (up to {width})"], rows)
+
+
 def ranking_lines(world: str, means: dict[str, Any]) -> list[str]:
     """The models ranked by H under `val` beside the published ranking, with Kendall's τ."""
-    published = PUBLISHED.get(world)
+    dataset = split_world(world)[0]
+    published = PUBLISHED.get(dataset)
     plain = {m: v for m, v in means.items() if "+" not in m}
     if not published or len(set(plain) & set(published)) < 2:
         return []
     ours = sorted(plain, key=lambda m: -plain[m]["h"])
     theirs = sorted(published, key=lambda m: -published[m][1])
-    tau_h = kendall_tau(
-        {m: v["h"] for m, v in plain.items()}, {m: v[1] for m, v in published.items()}
-    )
-    tau_c = kendall_tau(
-        {m: v["czsl"] for m, v in plain.items()}, {m: v[0] for m, v in published.items()}
-    )
-    return [
+    lines = [
         f"- ranking by H here (`val`): {' > '.join(ours)}",
-        f"- published ranking by H on real {world}: {' > '.join(theirs)}",
-        f"- Kendall τ over the {len(set(plain) & set(published))} models: H {tau_h:+.2f}, CZSL {tau_c:+.2f}",
+        f"- published ranking by H on real {dataset}: {' > '.join(theirs)} (DAZLE's from "
+        "224-pixel inputs, the others' from 448)",
     ]
+    scores = {m: (v["czsl"], v["h"]) for m, v in plain.items()}
+    for name, (tau_h, tau_c) in taus(dataset, scores).items():
+        lines.append(
+            f"- Kendall τ against the published order ({name}): H {tau_h:+.2f}, CZSL {tau_c:+.2f}"
+        )
+    return lines
+
+
+#: the rows of the first-epochs table: CREST now and before, beside the peers
+START_ROWS = ("crest", "previous", "dazle", "msdn", "transzero")
+
+
+def val_curve(root: Path, world: str, label: str, seed: int) -> list[float]:
+    """Validation best-γ H (in %, at the training μ) per epoch of a finished attribution run."""
+    if not finished(root, Job("attribution", world, label, seed)):
+        return []
+    return [
+        100 * float(e[Key.BEST_H])
+        for e in history(root, Job("attribution", world, label, seed))
+        if e.get("phase") == "val" and Key.BEST_H in e
+    ]
+
+
+def start_table(root: Path, world: str, seeds: list[int], budget: str = "e30") -> str:
+    """Per row: validation best-γ H at epochs 1, 2, 3, 5 and 10, the best over the budget (with
+    its epoch), mean ± std over seeds; for CREST's rows, epoch 1 and 2 as a share of DAZLE's on
+    the same seed (the slow-start criterion of issue 28: at least 1/2 and 3/4)."""
+    rows = []
+    dazle = {s: val_curve(root, world, f"dazle:{budget}", s) for s in seeds}
+    for label in START_ROWS:
+        curves = {s: val_curve(root, world, f"{label}:{budget}", s) for s in seeds}
+        curves = {s: c for s, c in curves.items() if c}
+        if not curves:
+            continue
+        cells = [f"{label}:{budget}", str(len(curves))]
+        for epoch in (1, 2, 3, 5, 10):
+            cells.append(pm([c[epoch - 1] for c in curves.values() if len(c) >= epoch]))
+        cells.append(pm([max(c) for c in curves.values()]))
+        cells.append(", ".join(str(int(np.argmax(c)) + 1) for c in curves.values()))
+        for epoch in (1, 2):
+            shares = [
+                c[epoch - 1] / dazle[s][epoch - 1]
+                for s, c in curves.items()
+                if len(dazle.get(s) or []) >= epoch and dazle[s][epoch - 1] > 0
+            ]
+            cells.append(
+                "" if label == "dazle" or not shares else f"{statistics.fmean(shares):.2f}"
+            )
+        rows.append(cells)
+    if not rows:
+        return ""
+    header = [
+        "row",
+        "seeds",
+        "H ep 1",
+        "H ep 2",
+        "H ep 3",
+        "H ep 5",
+        "H ep 10",
+        "best H",
+        "best at epoch",
+        "ep 1 / DAZLE's",
+        "ep 2 / DAZLE's",
+    ]
+    return md_table(header, rows)
 
 
 #: the rows whose vacuity is followed epoch by epoch (what the late rise comes from)
@@ -437,12 +625,29 @@ def validation_ranking(root: Path, worlds: list[str], seeds: list[int]) -> str:
         h = {
             m: statistics.fmean(100 * float(runs[m][s]["val_h"]) for s in common) for m in published
         }  # type: ignore[index]
-        tau = kendall_tau(h, {m: v[1] for m, v in published.items()})
+        both = taus(split_world(world)[0], {m: (0.0, v) for m, v in h.items()})
         order = " > ".join(f"{m} {h[m]:.1f}" for m in sorted(h, key=lambda m: -h[m]))
-        rows.append([world, ", ".join(map(str, common)), order, f"{tau:+.2f}"])
+        rows.append(
+            [
+                world,
+                ", ".join(map(str, common)),
+                order,
+                *(
+                    f"{both[k][0]:+.2f}" if k in both else "–"
+                    for k in ("all four", "same features")
+                ),
+            ]
+        )
     if not rows:
         return ""
-    return md_table(["world", "seeds", "validation H, ranked", "Kendall τ (H) vs published"], rows)
+    header = [
+        "world",
+        "seeds",
+        "validation H, ranked",
+        "Kendall τ (H) vs published, all four",
+        "τ vs published, same features (no DAZLE)",
+    ]
+    return md_table(header, rows)
 
 
 def write_report(root: Path, table: Path, worlds: list[str], seeds: list[int]) -> dict[str, Any]:
@@ -466,7 +671,24 @@ def write_report(root: Path, table: Path, worlds: list[str], seeds: list[int]) -
                 *ranking_lines(world, means),
                 "",
             ]
+            per_seed, curves = seed_rows(root, world, seeds), curve_rows(root, world, seeds)
+            if per_seed:
+                sections += ["Every run:", "", per_seed, ""]
+            if curves:
+                sections += [
+                    "Validation H per epoch of the `val` runs (mean over the seeds still "
+                    "training at that epoch):",
+                    "",
+                    curves,
+                    "",
+                ]
             summary[f"{world}/protocol"] = means
+    for world in worlds:
+        start = start_table(root, world, seeds)
+        if start:
+            if "## The first epochs (validation, 30-epoch runs)" not in sections:
+                sections += ["## The first epochs (validation, 30-epoch runs)", ""]
+            sections += [f"### {world}", "", start, ""]
     for world in worlds:
         text, summary[world] = attribution_table(root, world, seeds)
         if not summary[world]:

@@ -92,6 +92,7 @@ def main() -> None:
             f"{100 * ridge.ausuc:.1f}",
             "–",
             "–",
+            "–",
         ]
         sections.append(
             "\n".join(

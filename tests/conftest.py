@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -60,3 +61,10 @@ def _isolated_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
 @pytest.fixture(scope="session")
 def tiny_world(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return generate_default_world(tmp_path_factory.mktemp("worlds") / "tiny.h5", TINY)
+
+
+@pytest.fixture(scope="session")
+def train_world(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small world that trains in seconds through the real CLI (test_train and its kin)."""
+    spec = replace(TINY, seed=1, images_min=16, images_max=20, grid=3)
+    return generate_default_world(tmp_path_factory.mktemp("w") / "train.h5", spec)

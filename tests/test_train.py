@@ -8,15 +8,13 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
 import torch
 import yaml
 
-from conftest import SMALL_MODEL, TINY
-from crest.data.synthetic.generator import generate_default_world
+from conftest import SMALL_MODEL
 from crest.engine.checkpoint import load_checkpoint
 
 CREST = str(Path(sys.executable).with_name("crest"))
@@ -27,12 +25,6 @@ SMALL = [
     "eval.batch_size=64",
     "train.lr=0.003",
 ]
-
-
-@pytest.fixture(scope="module")
-def train_world(tmp_path_factory):
-    spec = replace(TINY, seed=1, images_min=16, images_max=20, grid=3)
-    return generate_default_world(tmp_path_factory.mktemp("w") / "train.h5", spec)
 
 
 def crest(*args: str, **kw) -> subprocess.CompletedProcess:

@@ -136,6 +136,17 @@ def epochs_to_reach(curve: np.ndarray, share: float = 0.95) -> int:
     return int(np.argmax(curve >= target)) + 1
 
 
+def stopped_epoch(run: CompareRun) -> int:
+    """The epoch at which the run's watched phase stopped (``train.patience``) or ended: the
+    validation phase under `val`, the final phase under `test-oracle`."""
+    phase = "val" if run.selection == "val" else "final"
+    trained = run.metrics.get("epochs_trained") or {}
+    if phase in trained:
+        return int(trained[phase])
+    # runs of earlier releases: the history says the same
+    return max((int(e["epoch"]) for e in run.history if e.get("phase") == phase), default=0)
+
+
 def table_rows(runs: list[CompareRun]) -> list[list[str]]:
     """One row per (model, selection): mean ± std over seeds of each column (in %), the
     parameters, seconds per epoch and how the numbers were chosen."""
@@ -151,6 +162,7 @@ def table_rows(runs: list[CompareRun]) -> list[list[str]]:
                 m, s = mean_std(values) if values else (float("nan"), 0.0)
                 cells.append(f"{m:.1f} ± {s:.1f}")
             label = selection if selection == "val" else "test-oracle (best on test: not fair)"
+            stopped = ", ".join(str(stopped_epoch(r)) for r in group)
             rows.append(
                 [
                     model,
@@ -159,6 +171,7 @@ def table_rows(runs: list[CompareRun]) -> list[list[str]]:
                     *cells,
                     f"{group[0].parameters / 1e6:.2f} M",
                     f"{statistics.fmean(r.seconds_per_epoch for r in group):.1f}",
+                    stopped,
                 ]
             )
     return rows

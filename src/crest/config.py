@@ -88,6 +88,35 @@ class ModelConfig:
         "TransZero++ starts its maps (a^A = 0 at step 0)",
         ("default", "zero"),
     )
+    front_init: str = doc(
+        "default",
+        "initial bias of the region embeddings: PyTorch's default, or centered = −W x̄ with x̄ "
+        "the mean L2-normalised region of a sample of training images, so that the embedded "
+        "regions start centred on the data (data-dependent initialisation): regions share a "
+        "large common direction (the mean region has norm 0.6-0.65 on the like worlds), which "
+        "otherwise dominates every token the transformers read (docs/method.md §8.8)",
+        ("default", "centered"),
+    )
+    vgt_value_gain: float = doc(
+        1.0,
+        "multiplier on the initial weights of VGT's decoder value and output maps (1 = "
+        "PyTorch's default): at 1 the image's part of a^V is 0.5 % of its variance at step 0, "
+        "the rest is the attribute query carried by the residual, so VGT must first grow the "
+        "attention path before its scores depend on the image (docs/method.md §8.8)",
+    )
+    vgt_init: str = doc(
+        "default",
+        "initialisation of VGT's output map W_V: N(0, 1/d), or zero (a^V = 0 at step 0, as "
+        "TransZero++ starts AGT's W_4): Adam then grows W_V along the first gradients, and "
+        "VGT's scores reach a useful scale in a few steps (docs/method.md §8.8)",
+        ("default", "zero"),
+    )
+    agt_gain: float = doc(
+        1.0,
+        "multiplier on the initial W_4 of AGT (1 = PyTorch's default; agt_init=zero overrides "
+        "it): at 1 AGT's class logits start with a standard deviation of about 15, random noise "
+        "that the fused logits carry until training has shrunk it (docs/method.md §8.8)",
+    )
     shared_front: bool = doc(
         False,
         "true: VGT and AGT share the region and attribute embeddings (the paper); false "
@@ -156,6 +185,19 @@ class TrainConfig:
         1e-4, "weight decay (L2 added to the gradient, as torch's optimizers do)"
     )
     momentum: float = doc(0.0, "momentum of rmsprop and sgd (unused by adam)")
+    warmup_steps: int = doc(
+        0,
+        "linear learning-rate warm-up over the first N optimizer steps of each phase, from lr/N "
+        "to lr (0 = none): Adam's first steps move every weight by about lr at once, which "
+        "throws a post-LayerNorm transformer's logits far from uniform (docs/method.md §8.8)",
+    )
+    patience: int = doc(
+        0,
+        "stop a phase once its selection score has not improved for N epochs (0 = train every "
+        "epoch): under selection val the validation phase stops on validation H (best over γ, "
+        "and μ) and the final phase retrains to the chosen epoch; under test-oracle the final "
+        "phase stops on test H (labelled oracle); refused under selection final",
+    )
     seed: int = doc(0, "random seed (data order, dropout, initialisation)")
     precision: str = doc("fp32", "fp32, or bf16 autocast (CUDA or CPU)", ("fp32", "bf16"))
     device: str = doc("auto", "auto (CUDA when available), cpu, cuda, cuda:N")
@@ -259,6 +301,8 @@ RANGES: tuple[tuple[str, float, float, bool, bool], ...] = (
     ("model.dropout", 0, 1, True, False),
     ("model.mu", 0, 1, True, True),
     ("model.score_mu", 0, 1, True, True),
+    ("model.vgt_value_gain", 0, math.inf, False, False),
+    ("model.agt_gain", 0, math.inf, True, False),
     ("model.bank_size", 1, math.inf, True, False),
     ("model.bank_dim", 1, math.inf, True, False),
     ("model.bank_topk", 0, math.inf, True, False),
@@ -278,6 +322,8 @@ RANGES: tuple[tuple[str, float, float, bool, bool], ...] = (
     ("train.lr", 0, math.inf, False, False),
     ("train.weight_decay", 0, math.inf, True, False),
     ("train.momentum", 0, 1, True, False),
+    ("train.warmup_steps", 0, math.inf, True, False),
+    ("train.patience", 0, math.inf, True, False),
     ("train.seed", 0, math.inf, True, False),
     ("train.max_steps_per_epoch", 0, math.inf, True, False),
     ("train.eval_every", 1, math.inf, True, False),
@@ -311,6 +357,12 @@ def validate_config(cfg: Config, source: str = "config") -> None:
         raise ConfigError(
             f"{source}: train.validation_only=true with train.selection={cfg.train.selection!r}; "
             "expected selection val (only the validation protocol has a validation phase)"
+        )
+    if cfg.train.patience > 0 and cfg.train.selection == "final":
+        raise ConfigError(
+            f"{source}: train.patience={cfg.train.patience} with train.selection='final'; "
+            "expected selection val or test-oracle (patience stops on a selection score, and "
+            "final has none)"
         )
     m = cfg.model
     if m.name != "crest":  # a peer's own section checks itself; CREST's switches do not apply

@@ -30,6 +30,14 @@ def register(sub: Any) -> None:
         default=["val", "test-oracle"],
         help="val: the fair numbers; test-oracle: best on test, to show the inflation",
     )
+    c.add_argument(
+        "--patience",
+        type=int,
+        metavar="N",
+        help="train every model to its own convergence: stop a phase after N epochs without a "
+        "better selection score (train.patience; the epoch budget becomes a cap); the report "
+        "gives the epoch each run stopped at",
+    )
     c.add_argument("--out", type=Path, default=Path("runs/compare"))
     c.set_defaults(func=cmd_compare)
 
@@ -39,12 +47,15 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from crest.explain.compare_report import HEADER, write_compare_report
     from crest.markdown import md_table
 
+    overrides = list(args.overrides)
+    if args.patience is not None:
+        overrides.append(f"train.patience={args.patience}")
     runs = compare(
         args.config,
         args.models,
         args.out,
         args.seeds,
-        args.overrides,
+        overrides,
         selections=tuple(args.selections),
     )
     report = write_compare_report(args.out, runs, args.config or "synthetic")

@@ -66,6 +66,25 @@ def improves(entry: dict[str, Any], earlier: list[dict[str, Any]], score: Score)
     return not earlier or score(entry) > max(score(e) for e in earlier)
 
 
+def epochs_without_improvement(history: list[dict[str, Any]], phase: str, score: Score) -> int:
+    """Epochs of ``phase`` trained since its best evaluated epoch by ``score`` (the selection
+    rule of :func:`best_entry`: a tie keeps the earlier epoch); 0 before any evaluation."""
+    entries = [e for e in history if e.get("phase") == phase]
+    evaluated = [e for e in entries if Key.CZSL in e]
+    if not evaluated:
+        return 0
+    return int(entries[-1]["epoch"]) - int(best_entry(evaluated, score)["epoch"])
+
+
+def epochs_trained(history: list[dict[str, Any]]) -> dict[str, int]:
+    """The last epoch each phase trained ("val", "final"): below the budget where
+    ``train.patience`` stopped it."""
+    out: dict[str, int] = {}
+    for e in history:
+        out[str(e["phase"])] = max(out.get(str(e["phase"]), 0), int(e["epoch"]))
+    return out
+
+
 def _evaluated(history: list[dict[str, Any]], phase: str) -> list[dict[str, Any]]:
     return [e for e in history if e.get("phase") == phase and Key.CZSL in e]
 

@@ -27,6 +27,7 @@ HEADER = [
     "AUSUC",
     "parameters",
     "s / epoch",
+    "stopped at epoch",
 ]
 
 
@@ -65,7 +66,9 @@ def write_compare_report(out: Path, runs: list[CompareRun], config: str) -> Path
         md_table(HEADER, table_rows(runs)),
         "",
         "Accuracies in %, mean ± std over seeds; parameters: trainable; s / epoch: mean wall time "
-        "of a final-phase training epoch on the machine that ran it.",
+        "of a final-phase training epoch on the machine that ran it; stopped at epoch: per seed, "
+        "the last epoch of the validation phase (`val`) or of the training on trainval "
+        "(`test-oracle`), below the budget where `train.patience` stopped it.",
     ]
     inflation = []
     for model in dict.fromkeys(r.model for r in runs):

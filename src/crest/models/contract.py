@@ -83,6 +83,16 @@ class ZSLModel(nn.Module):
     def num_classes(self) -> int:
         return int(self.class_matrix.shape[0])
 
+    @property
+    def wants_data_init(self) -> bool:
+        """Whether :meth:`initialize_from_data` does anything (the engine reads no features
+        for a model that says no)."""
+        return False
+
+    def initialize_from_data(self, feature_map: torch.Tensor) -> None:
+        """Data-dependent initialisation from a sample of training feature maps (B, D_v, h, w),
+        once, before a phase's first step (never on resume); nothing by default."""
+
 
 class ModelInputs(Protocol):
     """What a model is shaped by: a :class:`~crest.data.schema.benchmark.Benchmark` has it."""

@@ -14,7 +14,14 @@ class VisualGrounding(nn.Module):
     """VGT: attribute queries attend to encoded regions; a^V_i = v_iᵀ W_V f^V_i (Eq. 1–2)."""
 
     def __init__(
-        self, d: int, d_ff: int, dropout: float, word_dim: int, attribute_self_attention: bool
+        self,
+        d: int,
+        d_ff: int,
+        dropout: float,
+        word_dim: int,
+        attribute_self_attention: bool,
+        value_gain: float = 1.0,
+        zero_output: bool = False,
     ) -> None:
         super().__init__()
         self.encoder = SelfAttentionBlock(d, d_ff, dropout)
@@ -23,6 +30,12 @@ class VisualGrounding(nn.Module):
         )
         self.decoder = CrossAttentionBlock(d, d_ff, dropout)
         self.w_v = nn.Parameter(torch.randn(word_dim, d) / math.sqrt(d))  # W_V ∈ R^{D_w×d}
+        if zero_output:  # model.vgt_init=zero: a^V grows from 0 (§8.8)
+            nn.init.zeros_(self.w_v)
+        if value_gain != 1.0:  # model.vgt_value_gain: the image path starts larger (§8.8)
+            with torch.no_grad():
+                self.decoder.v.weight.mul_(value_gain)
+                self.decoder.out.weight.mul_(value_gain)
 
     def attribute_side(
         self, attributes: torch.Tensor, vectors: torch.Tensor
@@ -56,7 +69,9 @@ class VisualGrounding(nn.Module):
 class AttributeGrounding(nn.Module):
     """AGT: encoded regions attend to attributes; a^A_i = Σ_r (h_rᵀ W_4 h_i) · (u_rᵀ W_1 g_r)."""
 
-    def __init__(self, d: int, d_ff: int, dropout: float, zero_init: bool = False) -> None:
+    def __init__(
+        self, d: int, d_ff: int, dropout: float, zero_init: bool = False, gain: float = 1.0
+    ) -> None:
         super().__init__()
         self.encoder = SelfAttentionBlock(d, d_ff, dropout)
         self.decoder = CrossAttentionBlock(d, d_ff, dropout)
@@ -64,6 +79,9 @@ class AttributeGrounding(nn.Module):
         self.w4 = nn.Linear(d, d, bias=False)
         if zero_init:  # TransZero++: the region→attribute map starts at zero, a^A grows from 0
             nn.init.zeros_(self.w4.weight)
+        elif gain != 1.0:  # model.agt_gain: a^A starts at the scale of a^V, not 10x it (§8.8)
+            with torch.no_grad():
+                self.w4.weight.mul_(gain)
 
     def forward(
         self, regions: torch.Tensor, attributes: torch.Tensor, bias: torch.Tensor | None

@@ -62,6 +62,42 @@ DEPARTURES: tuple[Departure, ...] = (
         "μ chosen on the validation classes with the epoch and γ",
         lambda cfg: _both_branches(cfg) and cfg["train"]["selection"] == "val",
     ),
+    # options the `synthetic` recipe (every synthetic and like world) turns on and the dataset
+    # recipes do not yet: no real features here to validate them on (docs/method.md §8.8);
+    # warm-up and a zero W_V are options no recipe turns on
+    Departure(
+        "model.front_init",
+        "default",
+        "region embeddings start centred on a sample of training images",
+    ),
+    Departure(
+        "train.batch_size",
+        64,
+        "a batch size other than the paper's",
+    ),
+    Departure(
+        "train.warmup_steps",
+        0,
+        "learning rate warmed up linearly over the first steps",
+    ),
+    Departure(
+        "model.vgt_init",
+        "default",
+        "VGT's W_V starts at zero",
+        lambda c: c["model"]["use_vgt"],
+    ),
+    Departure(
+        "model.vgt_value_gain",
+        1.0,
+        "VGT's decoder value and output maps start scaled up",
+        lambda c: c["model"]["use_vgt"],
+    ),
+    Departure(
+        "model.agt_gain",
+        1.0,
+        "AGT's W_4 starts scaled down",
+        lambda c: c["model"]["use_agt"] and c["model"]["agt_init"] != "zero",
+    ),
     # options no recipe turns on, listed so that a run that does is labelled too
     Departure("loss.edl_over", "seen", "L_EDL over all classes in play"),
     Departure(

@@ -16,7 +16,7 @@ from crest.models.contract import ModelOutput, ZSLModel, concat_outputs, shared
 from crest.models.geometry import GeometryBias
 from crest.models.grounding import AttributeGrounding, VisualGrounding
 from crest.models.pattern_bank import MetaPatternBank
-from crest.regions import embed_regions
+from crest.regions import embed_regions, to_regions
 
 #: inference piece size on the CPU: at the CUB shape (batch 256, 2 cores) pieces of 8, 16 and 32
 #: samples all ran at 53-60 samples/s, 64 at 48-53, the whole batch at 37 with 1.8 GB peak RSS
@@ -103,12 +103,22 @@ class CrestModel(ZSLModel):
         self.attribute_embed_agt = nn.Linear(word_dim, cfg.d) if own_front else None
         geometry = cfg.encoder == "geometry"
         self.vgt = (
-            VisualGrounding(cfg.d, cfg.d_ff, cfg.dropout, word_dim, cfg.attribute_self_attention)
+            VisualGrounding(
+                cfg.d,
+                cfg.d_ff,
+                cfg.dropout,
+                word_dim,
+                cfg.attribute_self_attention,
+                cfg.vgt_value_gain,
+                zero_output=cfg.vgt_init == "zero",
+            )
             if cfg.use_vgt
             else None
         )
         self.agt = (
-            AttributeGrounding(cfg.d, cfg.d_ff, cfg.dropout, zero_init=cfg.agt_init == "zero")
+            AttributeGrounding(
+                cfg.d, cfg.d_ff, cfg.dropout, zero_init=cfg.agt_init == "zero", gain=cfg.agt_gain
+            )
             if cfg.use_agt
             else None
         )
@@ -120,6 +130,22 @@ class CrestModel(ZSLModel):
         self.geometry_vgt = GeometryBias() if geometry and cfg.use_vgt else None
         self.geometry_agt = GeometryBias() if geometry and cfg.use_agt else None
         self.feature_dim = feature_dim
+
+    @property
+    def wants_data_init(self) -> bool:
+        return self.cfg.front_init == "centered"
+
+    @torch.no_grad()
+    def initialize_from_data(self, feature_map: torch.Tensor) -> None:
+        """``model.front_init=centered``: each region embedding's bias becomes −W x̄, x̄ the mean
+        L2-normalised region of ``feature_map``, so the embedded regions start centred
+        (docs/method.md §8.8)."""
+        if not self.wants_data_init:
+            return
+        mean = to_regions(feature_map.float()).mean(dim=(0, 1))  # x̄ (D_v,)
+        for linear in (self.region_embed, self.region_embed_agt):
+            if linear is not None and linear.bias is not None:
+                linear.bias.copy_(-(linear.weight @ mean.to(linear.weight.dtype)))
 
     @property
     def num_attributes(self) -> int:
