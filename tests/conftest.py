@@ -6,9 +6,13 @@ import os
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
+import torch
 
+from crest.config import ModelConfig
 from crest.data.synthetic.generator import WorldSpec, generate_default_world
+from crest.models import ArrayInputs, CrestModel, create_model
 from crest.paths import data_root
 
 #: --set overrides that make a model small enough to train in seconds in tests
@@ -68,3 +72,13 @@ def train_world(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A small world that trains in seconds through the real CLI (test_train and its kin)."""
     spec = replace(TINY, seed=1, images_min=16, images_max=20, grid=3)
     return generate_default_world(tmp_path_factory.mktemp("w") / "train.h5", spec)
+
+
+def tiny_crest(**model_fields: object) -> CrestModel:
+    """A CREST model of 16 wide for 8-channel features, 6 attributes and 9 classes, seeded."""
+    torch.manual_seed(0)
+    cfg = ModelConfig(d=16, d_ff=32, dropout=0.0, bank_size=5, bank_dim=4, **model_fields)
+    rng = np.random.default_rng(0)
+    return create_model(
+        cfg, ArrayInputs(8, rng.normal(size=(6, 10)), np.abs(rng.normal(size=(9, 6))))
+    )

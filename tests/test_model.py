@@ -2,22 +2,16 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
 
-from crest.config import ModelConfig
-from crest.models import ArrayInputs, CrestModel, create_model
+from conftest import tiny_crest
+from crest.models import CrestModel
 from crest.models.geometry import GeometryBias, relative_geometry_embedding
 
 
 def _model(**kw) -> CrestModel:
-    torch.manual_seed(0)
-    cfg = ModelConfig(d=16, d_ff=32, dropout=0.0, bank_size=5, bank_dim=4, **kw)
-    rng = np.random.default_rng(0)
-    return create_model(
-        cfg, ArrayInputs(8, rng.normal(size=(6, 10)), np.abs(rng.normal(size=(9, 6))))
-    )
+    return tiny_crest(**kw)
 
 
 def test_outputs_are_consistent():

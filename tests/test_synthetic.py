@@ -119,3 +119,25 @@ def test_like_world_keeps_the_real_class_side(shared_data, tmp_path, name):
     )  # classes under the cap keep every image
     assert counts[~small].min() >= 2 and counts.max() <= 4 + 2  # capped (rounding per split group)
     assert bench.meta["generator"]["like"] == name and bench.image_files is not None
+
+
+def test_like_world_without_a_cap_has_the_real_counts(shared_data, tmp_path):
+    """`crest data synth --like SUN` with no --image-cap: every image of the real splits, so each
+    class and each xlsa17 split has its real size (the real-scale worlds of issue 28)."""
+    spec = WorldSpec(feature_dim=4, grid=2, parts=4)
+    assert spec.image_cap is None
+    path = build_world(
+        spec,
+        out=tmp_path / "sun.h5",
+        like="SUN",
+        xlsa17=shared_data / "xlsa17",
+        attributes=shared_data / "attributes",
+    )
+    bench = read_benchmark(path)
+    side = load_xlsa17(shared_data / "xlsa17" / "SUN")
+    np.testing.assert_array_equal(
+        np.bincount(bench.labels, minlength=bench.num_classes),
+        np.bincount(side.labels, minlength=side.num_classes),
+    )
+    for split in ("trainval", "test_seen", "test_unseen"):
+        assert len(bench.splits[split]) == len(side.locs[split]), split
