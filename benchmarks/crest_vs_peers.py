@@ -136,12 +136,36 @@ def world_file(world: str) -> Path:
 def describe(world: str) -> str:
     name, options = split_world(world)
     text = peers.describe(name)
+    if options.get("image_cap", 0) is None:
+        return (
+            f"real {name} class side with every image of its real splits (the real per-class "
+            "counts), synthetic 128-d features on a 7×7 grid"
+        )
     if options:
         text += "; generator options changed: " + ", ".join(
             f"{k}={'none (every image of the real splits)' if v is None else f'{v:g}'}"
             for k, v in options.items()
         )
     return text
+
+
+def budget(root: Path, world: str, stage: str = "protocol") -> str:
+    """The epoch budget and patience the ``stage`` runs of ``world`` trained with (read from a
+    finished run's config: ``--set`` may have changed the world's default budget)."""
+    import yaml
+
+    base = root / Job(stage, world, "", 0).folder.parts[0] / stage
+    for path in sorted(base.glob("*/seed*/config.yaml")):
+        if RunFolder(path.parent).is_finished():
+            train = yaml.safe_load(path.read_text())["train"]
+            if train.get("patience"):
+                return (
+                    f"at most {train['epochs']} epochs, stopped after {train['patience']} "
+                    "epochs without a better score (`train.patience`: the validation phase on "
+                    "validation H under `val`, trainval on test H under `test-oracle`)"
+                )
+            return f"{train['epochs']} epochs"
+    return f"{epochs(world)} epochs"
 
 
 def epochs(world: str) -> int:
@@ -663,7 +687,7 @@ def write_report(root: Path, table: Path, worlds: list[str], seeds: list[int]) -
             sections += [
                 f"### {world}",
                 "",
-                f"{describe(world)}; {epochs(world)} epochs; test scores, `val` = epoch and γ "
+                f"{describe(world)}; {budget(root, world)}; test scores, `val` = epoch and γ "
                 "chosen on the validation classes and retrained on trainval.",
                 "",
                 text,
@@ -698,7 +722,8 @@ def write_report(root: Path, table: Path, worlds: list[str], seeds: list[int]) -
         sections += [
             f"### {world}",
             "",
-            f"{describe(world)}; {epochs(world)} epochs; validation protocol only.",
+            f"{describe(world)}; {budget(root, world, 'attribution')}; validation protocol only "
+            "(labels with `:eN` trained N epochs).",
             "",
             text,
             "",
