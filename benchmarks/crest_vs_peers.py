@@ -493,15 +493,7 @@ def curve_rows(root: Path, world: str, seeds: list[int]) -> str:
     base = root / Job("protocol", world, "", 0).folder.parts[0] / "protocol"
     rows, width = [], 0
     for folder in sorted(base.glob("*@val")):
-        curves = [
-            [
-                100 * float(e[Key.BEST_H])
-                for e in history(root, Job("protocol", world, folder.name, s))
-                if e.get("phase") == "val" and Key.BEST_H in e
-            ]
-            for s in seeds
-            if finished(root, Job("protocol", world, folder.name, s))
-        ]
+        curves = [val_curve(root, world, folder.name, s, "protocol") for s in seeds]
         curves = [c for c in curves if c]
         if not curves:
             continue
@@ -540,13 +532,17 @@ def ranking_lines(world: str, means: dict[str, Any]) -> list[str]:
 START_ROWS = ("crest", "previous", "dazle", "msdn", "transzero")
 
 
-def val_curve(root: Path, world: str, label: str, seed: int) -> list[float]:
-    """Validation best-γ H (in %, at the training μ) per epoch of a finished attribution run."""
-    if not finished(root, Job("attribution", world, label, seed)):
+def val_curve(
+    root: Path, world: str, label: str, seed: int, stage: str = "attribution"
+) -> list[float]:
+    """Validation best-γ H (in %, at the training μ) per epoch of a finished run's validation
+    phase (an attribution run, or the first phase of a `val` protocol run)."""
+    job = Job(stage, world, label, seed)
+    if not finished(root, job):
         return []
     return [
         100 * float(e[Key.BEST_H])
-        for e in history(root, Job("attribution", world, label, seed))
+        for e in history(root, job)
         if e.get("phase") == "val" and Key.BEST_H in e
     ]
 

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from crest.config import Config, dataset_of, load_config
+from crest.engine.selection import epochs_trained
 from crest.experiments import mean_std, run_once
 from crest.metrics import Key
 from crest.run_folder import RunFolder
@@ -139,12 +140,7 @@ def epochs_to_reach(curve: np.ndarray, share: float = 0.95) -> int:
 def stopped_epoch(run: CompareRun) -> int:
     """The epoch at which the run's watched phase stopped (``train.patience``) or ended: the
     validation phase under `val`, the final phase under `test-oracle`."""
-    phase = "val" if run.selection == "val" else "final"
-    trained = run.metrics.get("epochs_trained") or {}
-    if phase in trained:
-        return int(trained[phase])
-    # runs of earlier releases: the history says the same
-    return max((int(e["epoch"]) for e in run.history if e.get("phase") == phase), default=0)
+    return epochs_trained(run.history).get("val" if run.selection == "val" else "final", 0)
 
 
 def table_rows(runs: list[CompareRun]) -> list[list[str]]:

@@ -69,11 +69,10 @@ def improves(entry: dict[str, Any], earlier: list[dict[str, Any]], score: Score)
 def epochs_without_improvement(history: list[dict[str, Any]], phase: str, score: Score) -> int:
     """Epochs of ``phase`` trained since its best evaluated epoch by ``score`` (the selection
     rule of :func:`best_entry`: a tie keeps the earlier epoch); 0 before any evaluation."""
-    entries = [e for e in history if e.get("phase") == phase]
-    evaluated = [e for e in entries if Key.CZSL in e]
+    evaluated = _evaluated(history, phase)
     if not evaluated:
         return 0
-    return int(entries[-1]["epoch"]) - int(best_entry(evaluated, score)["epoch"])
+    return epochs_trained(history)[phase] - int(best_entry(evaluated, score)["epoch"])
 
 
 def epochs_trained(history: list[dict[str, Any]]) -> dict[str, int]:

@@ -374,11 +374,10 @@ class Trainer:
         optimizer = build_optimizer(cfg.train, model.parameters())
         start = 1
         state = self.resume_state
-        resuming = state is not None and state.get("phase") == task.phase
-        if model.wants_data_init and not resuming:
-            model.initialize_from_data(self._init_sample(task))
-        if resuming:
-            assert state is not None
+        if state is None or state.get("phase") != task.phase:
+            if model.wants_data_init:  # a fresh phase only: a resumed one loads its weights
+                model.initialize_from_data(self._init_sample(task))
+        else:
             model.load_state_dict(state["model"])
             optimizer.load_state_dict(state["optimizer"])
             start = int(state["epoch"]) + 1
