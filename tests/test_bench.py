@@ -129,3 +129,46 @@ def test_bench_epochs_without_data_is_a_clear_error():
         timeout=300,
     )
     assert res.returncode != 0 and "--epochs needs --data" in res.stderr
+
+
+def test_flop_breakdown_adds_up_to_the_step_and_names_crests_parts():
+    r = run_bench(
+        "cub7", batch=4, steps=1, warmup=1, inference_batch=4, model_overrides=SMALL, breakdown=True
+    )
+    parts = r.flops_breakdown
+    assert parts is not None and r.model == "crest"
+    assert {"forward: vgt", "forward: agt", "forward: bank", "loss", "backward"} <= set(parts)
+    assert sum(v for k, v in parts.items() if k != "total") == pytest.approx(parts["total"])
+    assert parts["total"] == pytest.approx(r.flops_per_step, rel=1e-6)  # the same step, counted
+    # CREST's own operators hold both fronts' region projections, 2·B·R·D_v·d each
+    assert parts["forward: (own operators)"] >= 2 * (2 * 4 * 49 * 2048 * 32)
+    forward = sum(v for k, v in parts.items() if k.startswith("forward"))
+    assert forward < parts["backward"] < 3 * forward
+
+
+@pytest.mark.parametrize("name", ["dazle", "msdn", "transzero"])
+def test_perf_times_a_peer_at_the_like_shape_with_its_recipe(name, tmp_path):
+    out = tmp_path / "perf.json"
+    small = ["--batch", "4", "--inference-batch", "4", "--steps", "1"]
+    res = subprocess.run(
+        [
+            CREST,
+            "perf",
+            "--model",
+            name,
+            "--shape",
+            "like",
+            *small,
+            "--flops",
+            "--json-out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert res.returncode == 0, res.stderr
+    r = json.loads(out.read_text())
+    assert r["model"] == name and r["feature_dim"] == 128 and r["regions"] == 49
+    assert r["flops_per_step"] > 0 and "FLOPs of one training step by part" in res.stdout
+    assert r["flops_breakdown"]["total"] == pytest.approx(r["flops_per_step"], rel=1e-6)

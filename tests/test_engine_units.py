@@ -73,8 +73,8 @@ def test_selection_labels():
     assert choose_val_epoch(val) == (1, 1.5, 0.6)
 
 
-def test_bf16_autocast_trains_on_cpu(tiny_world, tmp_path):
-    cfg = load_config(
+def _bf16_config(tiny_world):
+    return load_config(
         None,
         [
             f"data.path={tiny_world}",
@@ -87,8 +87,12 @@ def test_bf16_autocast_trains_on_cpu(tiny_world, tmp_path):
             "train.batch_size=16",
         ],
     )
-    metrics = train(cfg, tmp_path / "run")
-    assert np.isfinite(metrics["czsl_acc"])
+
+
+def test_bf16_autocast_trains_on_cpu(tiny_world, tmp_path, monkeypatch):
+    monkeypatch.setenv("CREST_CPU_BF16", "force")  # bf16 even on a CPU without bf16 units
+    metrics = train(_bf16_config(tiny_world), tmp_path / "run")
+    assert np.isfinite(metrics["czsl_acc"]) and metrics["precision"] == "bf16"
     report = (tmp_path / "run" / "report.md").read_text()
     assert "How the epoch and γ were chosen:" in report and "bf16" in report
     assert f"{100 * metrics['czsl_acc']:.1f}" in report
@@ -101,3 +105,33 @@ def test_batch_size_must_split_across_ranks():
     assert per_rank_batch(64, DistInfo(rank=0, world_size=4)) == 16
     with pytest.raises(ValueError, match="not divisible by the 3 ranks"):
         per_rank_batch(64, DistInfo(rank=0, world_size=3))
+
+
+def test_bf16_falls_back_to_fp32_where_the_cpu_makes_it_slow(
+    tiny_world, tmp_path, monkeypatch, caplog
+):
+    import torch
+
+    import crest.device as device
+
+    monkeypatch.delenv("CREST_CPU_BF16", raising=False)
+    monkeypatch.setitem(device._measured, "ratio", 24.0)  # as on a CPU without bf16 units
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    with caplog.at_level("WARNING", logger="crest.device"):
+        assert device.effective_precision(cpu, "bf16") == "fp32"
+    assert "24.0x the time of an fp32 one" in caplog.text and "CREST_CPU_BF16=force" in caplog.text
+    assert device.effective_precision(cuda, "bf16") == "bf16"  # a GPU is never second-guessed
+    assert device.effective_precision(cpu, "fp32") == "fp32"
+    metrics = train(_bf16_config(tiny_world), tmp_path / "run")
+    assert metrics["precision"] == "fp32"  # the run says what it computed in
+    monkeypatch.setitem(device._measured, "ratio", 0.6)  # AVX512-BF16 or AMX: bf16 pays
+    assert device.effective_precision(cpu, "bf16") == "bf16"
+
+
+def test_the_bf16_slowdown_is_measured_once_per_process(monkeypatch):
+    import crest.device as device
+
+    monkeypatch.setattr(device, "_measured", {})
+    ratio = device.cpu_bf16_slowdown(size=64, repeats=1)
+    assert ratio > 0 and device._measured == {"ratio": ratio}
+    assert device.cpu_bf16_slowdown() == ratio

@@ -68,9 +68,14 @@ def test_topk_bank_is_sparse():
     model = _model(bank_topk=2).eval()
     assert model.bank is not None
     q = model.bank.query(torch.rand(3, 6))
+    weights = model.bank.match(q)  # the bank's own matching, as its forward uses it
+    assert ((weights > 0).sum(-1) == 2).all()
+    torch.testing.assert_close(weights.sum(-1), torch.ones(3))
     logits = q @ model.bank.patterns.t()
-    kept = (logits >= logits.topk(2, dim=-1).values[..., -1:]).sum(-1)
-    assert (kept == 2).all()
+    top = logits.topk(2, dim=-1)
+    torch.testing.assert_close(weights.gather(-1, top.indices), top.values.softmax(-1))
+    dense = _model(bank_topk=0).bank
+    assert dense is not None and (dense.match(q) > 0).all()  # without top-k every pattern counts
 
 
 def test_both_branches_off_is_an_error():

@@ -10,9 +10,11 @@ from typing import Any
 from crest.atomic import write_text_atomic
 from crest.cli.output import add_overrides
 from crest.errors import CrestError
+from crest.models.registry import REGISTRY, recipe
 from crest.perf.bench import SHAPES, as_table, profile_table, run_bench, to_dict
 from crest.perf.epochs import epochs_table, time_epochs
 from crest.perf.epochs import to_dicts as epoch_dicts
+from crest.perf.flops import breakdown_table
 
 
 def register(sub: Any) -> None:
@@ -20,13 +22,23 @@ def register(sub: Any) -> None:
     p = sub.add_parser(
         "perf",
         aliases=["bench"],
-        help="time a CREST training step (FLOPs, MFU, memory, inference, streaming)",
+        help="time a training step of CREST or a peer (FLOPs, MFU, memory, inference, streaming)",
     )
     p.add_argument(
         "--shape",
         choices=sorted(SHAPES),
         default="cub",
         help="dataset shape to time (default cub: 14x14)",
+    )
+    p.add_argument(
+        "--model",
+        choices=list(REGISTRY),
+        help="time this registered model with its recipe for the shape (default: CREST)",
+    )
+    p.add_argument(
+        "--flops",
+        action="store_true",
+        help="also print the step's FLOPs by part (forward per module, loss, backward)",
     )
     p.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
     p.add_argument("--batch", type=int, default=64)
@@ -84,8 +96,13 @@ def cmd_bench(args: argparse.Namespace) -> int:
         model_overrides=args.overrides,
         compile=args.compile,
         profile_rows=args.profile,
+        model_name=args.model,
+        breakdown=args.flops,
     )
     print(as_table(result))
+    if result.flops_breakdown:
+        print("\nFLOPs of one training step by part:")
+        print(breakdown_table(result.flops_breakdown))
     if result.profile:
         print(f"\ntop {len(result.profile)} operators of one training step (self time):")
         print(profile_table(result.profile))
@@ -99,8 +116,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
             args.data,
             args.cache,
             args.epochs,
-            config=SHAPES[args.shape][4],
+            config=SHAPES[args.shape].config,
             overrides=[
+                *(recipe(args.model, SHAPES[args.shape].config) if args.model else ()),
                 f"train.precision={args.precision}",
                 f"train.device={args.device}",
                 *args.overrides,

@@ -35,6 +35,7 @@ from crest.data.synthetic.worlds import default_world
 from crest.device import (
     autocast,
     choose_device,
+    effective_precision,
     epoch_seed,
     seed_everything,
     set_deterministic,
@@ -122,6 +123,8 @@ class Trainer:
                     RunFolder.CONFIG,
                 )
         self.device = choose_device(self.cfg.train.device)
+        # what the steps compute in: bf16 on a CPU without bf16 units falls back to fp32, said once
+        self.precision = effective_precision(self.device, self.cfg.train.precision)
         self.dist = D.init_distributed(self.device.type)
         set_deterministic(self.cfg.train.deterministic)
         # rank 0 may have to generate the default world first; the others take its path
@@ -257,6 +260,7 @@ class Trainer:
         metrics = final_metrics(self.history, selection, gamma, mu)
         metrics["data"] = str(self.data_path)
         metrics["epochs_trained"] = epochs_trained(self.history)
+        metrics["precision"] = self.precision  # what the steps computed in (bf16 may fall back)
         metrics[Key.OPINION] = self._opinion("final").describe()
         if self.dist.is_main:
             self.folder.write_metrics(metrics)
@@ -276,6 +280,7 @@ class Trainer:
             Key.GAMMA: float(state["val_gamma"]),
             "data": str(self.data_path),
             "epochs_trained": epochs_trained(self.history),
+            "precision": self.precision,
             **{k: state.get(k) for k in ("val_epoch", "val_gamma", "val_mu", "val_h", "val_czsl")},
             Key.SELECTION_DETAIL: (
                 f"VALIDATION ONLY: epoch {state['val_epoch']}, γ {state['val_gamma']:.3f}"
@@ -324,7 +329,7 @@ class Trainer:
             mu,
             self.device,
             self.cfg.eval.batch_size,
-            self.cfg.train.precision,
+            self.precision,
             self.cache,
             self.cfg.eval.error_model,
         )
@@ -512,7 +517,7 @@ class Trainer:
         for step, (x, y) in enumerate(loader):
             if step >= steps:
                 break
-            with autocast(dev, cfg.train.precision):
+            with autocast(dev, self.precision):
                 out = net(x)
             loss, terms = criterion(out, y, epoch - 1)
             step_losses[step] = loss.detach()
@@ -555,7 +560,7 @@ class Trainer:
         common: dict[str, Any] = {
             "device": self.device,
             "batch_size": cfg.eval.batch_size,
-            "precision": cfg.train.precision,
+            "precision": self.precision,
             "classes": classes,
             "cache": self.cache,
         }

@@ -19,10 +19,13 @@ class MetaPatternBank(nn.Module):
     def forward(self, scores: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Returns (refined scores (B, A), bank queries Q (B, d_p))."""
         q = self.query(scores)
+        return scores + self.read(self.match(q) @ self.patterns), q
+
+    def match(self, q: torch.Tensor) -> torch.Tensor:
+        """α (B, φ): each query's weights over the patterns, softmax(Q Φᵀ), top-k when set."""
         logits = q @ self.patterns.t()
         if 0 < self.topk < logits.shape[-1]:
             # sparse matching: keep the top-k and renormalise (softmax over the kept logits)
             kth = logits.topk(self.topk, dim=-1).values[..., -1:]
             logits = logits.masked_fill(logits < kth, float("-inf"))
-        weights = logits.softmax(dim=-1)
-        return scores + self.read(weights @ self.patterns), q
+        return logits.softmax(dim=-1)

@@ -24,19 +24,36 @@ from crest.config import ModelConfig, load_config
 from crest.device import autocast, choose_device
 from crest.markdown import md_table
 from crest.models import ArrayInputs, create_loss, create_model
+from crest.models.registry import recipe
+from crest.perf.flops import flop_breakdown
 
-#: name: (grid side, attributes, classes, seen classes, config)
-SHAPES: dict[str, tuple[int, int, int, int, str]] = {
-    "cub": (14, 312, 200, 150, "cub"),
-    "cub7": (7, 312, 200, 150, "cub"),
-    "sun": (14, 102, 717, 645, "sun"),
-    "awa2": (14, 85, 50, 40, "awa2"),
+
+@dataclass(frozen=True)
+class Shape:
+    """The input and class-side sizes of a timed step, and the config it trains with."""
+
+    side: int  # grid side: R = side² regions
+    feature_dim: int  # D_v
+    attributes: int
+    classes: int
+    seen: int
+    config: str  # the dataset config; a ``--model`` adds its recipe for it
+
+
+SHAPES: dict[str, Shape] = {
+    "cub": Shape(14, 2048, 312, 200, 150, "cub"),
+    "cub7": Shape(7, 2048, 312, 200, 150, "cub"),
+    "sun": Shape(14, 2048, 102, 717, 645, "sun"),
+    "awa2": Shape(14, 2048, 85, 50, 40, "awa2"),
+    # the like worlds (`crest data synth --like CUB`): 128 channels on 7 × 7, `synthetic` recipes
+    "like": Shape(7, 128, 312, 200, 150, "synthetic"),
 }
 
 
 @dataclass
 class BenchResult:
     shape: str
+    model: str
     device: str
     precision: str
     batch: int
@@ -60,6 +77,7 @@ class BenchResult:
     rounds: int = 0  # timed rounds of (inference, training step, matmul peak); medians reported
     compile_seconds: float | None = None
     profile: list[dict[str, Any]] | None = None
+    flops_breakdown: dict[str, float] | None = None  # GFLOP by part (crest.perf.flops)
 
 
 def _median_time(fn: Callable[[], Any], device: torch.device, steps: int, warmup: int) -> float:
@@ -102,18 +120,26 @@ def run_bench(
     model_overrides: list[str] | None = None,
     compile: bool = False,
     profile_rows: int = 0,
+    model_name: str | None = None,
+    breakdown: bool = False,
 ) -> BenchResult:
     """Measure inference first, then training; ``compile`` runs both through ``torch.compile``
     (compilation happens in the warm-up calls and is reported, not timed); ``profile_rows`` > 0
-    adds the top operators of one profiled training step."""
-    side, attributes, classes, seen, config = SHAPES[shape]
+    adds the top operators of one profiled training step. ``model_name`` times that registered
+    model with its recipe for the shape's config (default: the config's own model, CREST);
+    ``breakdown`` adds the step's FLOPs by part."""
+    spec = SHAPES[shape]
+    side, attributes, classes, seen = spec.side, spec.attributes, spec.classes, spec.seen
     dev = choose_device(device)
-    cfg = load_config(config, model_overrides or [])
+    chosen = list(recipe(model_name, spec.config)) if model_name else []
+    cfg = load_config(spec.config, [*chosen, *(model_overrides or [])])
     mcfg: ModelConfig = cfg.model
     rng = np.random.default_rng(0)
     torch.manual_seed(0)
     shape_only = ArrayInputs(
-        2048, rng.normal(size=(attributes, 300)), np.abs(rng.normal(size=(classes, attributes)))
+        spec.feature_dim,
+        rng.normal(size=(attributes, 300)),
+        np.abs(rng.normal(size=(classes, attributes))),
     )
     model = create_model(cfg, shape_only)
     model.to(dev)
@@ -133,7 +159,7 @@ def run_bench(
     # inference first: on the CPU peak memory (ru_maxrss) only grows, so this order keeps the
     # inference figure free of training's activations
     model.eval()
-    xi = torch.rand(inference_batch, 2048, side, side, device=dev)
+    xi = torch.rand(inference_batch, spec.feature_dim, side, side, device=dev)
     if dev.type == "cuda":
         torch.cuda.reset_peak_memory_stats(dev)
 
@@ -147,7 +173,7 @@ def run_bench(
     infer()  # warm-up (and, with compile, compilation: kept out of the timings)
     compile_s += time.perf_counter() - t0
     infer_mem = _memory_mb(dev)
-    x = torch.rand(batch, 2048, side, side, device=dev)
+    x = torch.rand(batch, spec.feature_dim, side, side, device=dev)
     y = torch.randint(0, seen, (batch,), device=dev)
     model.train()
     if dev.type == "cuda":
@@ -158,6 +184,11 @@ def run_bench(
     with FlopCounterMode(display=False) as counter:
         train_step(model)  # the eager model: a compiled graph hides its operators from the counter
     flops = float(counter.get_total_flops())
+    parts = None
+    if breakdown:
+        with autocast(dev, precision):
+            parts = flop_breakdown(model, loss_fn, x, y)
+        opt.zero_grad(set_to_none=True)
     for _ in range(max(0, warmup - 1)):
         train_step()
     train_mem = _memory_mb(dev)
@@ -180,11 +211,12 @@ def run_bench(
     stream = stream_rate(data) if data else None
     return BenchResult(
         shape=shape,
+        model=mcfg.name,
         device=str(dev) if dev.type == "cpu" else torch.cuda.get_device_name(dev),
         precision=precision,
         batch=batch,
         regions=side * side,
-        feature_dim=2048,
+        feature_dim=spec.feature_dim,
         attributes=attributes,
         classes=classes,
         d=mcfg.d,
@@ -203,6 +235,7 @@ def run_bench(
         compile_seconds=compile_s if compile else None,
         rounds=steps,
         profile=top,
+        flops_breakdown=parts,
     )
 
 
@@ -273,7 +306,8 @@ def as_table(r: BenchResult) -> str:
     rows = [
         (
             "shape",
-            f"{r.shape}: B={r.batch}, R={r.regions}, D_v={r.feature_dim}, A={r.attributes}, C={r.classes}, d={r.d}",
+            f"{r.model} at {r.shape}: B={r.batch}, R={r.regions}, D_v={r.feature_dim}, "
+            f"A={r.attributes}, C={r.classes}, d={r.d}",
         ),
         (
             "device / precision",
