@@ -69,6 +69,7 @@ VARIANTS: dict[str, tuple[str, list[str]]] = {
     ),
     "no_vicl": ("without VICL", ["loss.use_vicl=false"]),
     "no_digs": ("without DIGS", ["loss.use_digs=false"]),
+    "no_vicl_edl": ("without VICL and without EDL", ["loss.use_vicl=false", "loss.use_edl=false"]),
     "no_edl": ("without EDL (λ_EDL = 0: the peers' plain cross-entropy)", ["loss.use_edl=false"]),
     "paper_loss": (
         "without branch supervision (the paper's loss; crest's departure off)",
@@ -98,12 +99,23 @@ VARIANTS: dict[str, tuple[str, list[str]]] = {
         "a 15-step linear learning-rate warm-up on top of the recipe",
         ["train.warmup_steps=15"],
     ),
+    "zero_residual": (
+        "every block's feed-forward and self-attention output layers start at zero "
+        "(`model.residual_init=zero`)",
+        ["model.residual_init=zero"],
+    ),
+    "zero_residual_b16": (
+        "zero residual branches and batch 16 (twice the steps of an epoch)",
+        ["model.residual_init=zero", "train.batch_size=16"],
+    ),
     "lr3e-4": (
         "Adam at lr 3e-4 (the recipe's 1e-3 was chosen on capped worlds of 15–31 steps an "
         "epoch; a real-scale epoch has about 220)",
         ["train.lr=0.0003"],
     ),
     "lr1e-4": ("Adam at lr 1e-4, the paper's rate", ["train.lr=0.0001"]),
+    "dropout04": ("dropout 0.4 (the recipe's 0.2 doubled)", ["model.dropout=0.4"]),
+    "wd1e-3": ("weight decay 1e-3 (×10)", ["train.weight_decay=0.001"]),
     "wd0": (
         "no weight decay (a diagnosis of the late vacuity rise, not a difference from the peers)",
         ["train.weight_decay=0"],
@@ -114,6 +126,20 @@ VARIANTS: dict[str, tuple[str, list[str]]] = {
     ),
 }
 
+
+#: label → (what the row is, the peer, its overrides on top of its recipe): what lifts a peer
+PEER_VARIANTS: dict[str, tuple[str, str, list[str]]] = {
+    "msdn_no_distill": (
+        "MSDN without its semantic distillation between the two sub-nets (λ_d = 0)",
+        "msdn",
+        ["msdn.lambda_distill=0"],
+    ),
+    "msdn_a2v_only": (
+        "MSDN scored by its attribute→visual sub-net alone (w_a2v = 1; both still trained)",
+        "msdn",
+        ["msdn.w_a2v=1.0"],
+    ),
+}
 
 #: generator options that are whole numbers (the others are floats)
 INTEGER_OPTIONS = ("image_cap", "grid", "feature_dim", "parts")
@@ -208,6 +234,9 @@ def job_config(job: Job, extra: list[str]) -> Any:
         only = ["train.selection=val", "train.validation_only=true", f"train.seed={job.seed}"]
         if label in VARIANTS:
             return load_config("synthetic", [*world, *VARIANTS[label][1], *extra, *only])
+        if label in PEER_VARIANTS:
+            _, peer, changes = PEER_VARIANTS[label]
+            return load_config("synthetic", [*_recipe(peer), *world, *changes, *extra, *only])
         return load_config(
             "synthetic", [*_recipe(label), f"model.name={label}", *world, *extra, *only]
         )
@@ -269,7 +298,7 @@ def attribution_table(root: Path, world: str, seeds: list[int]) -> tuple[str, di
             "*:e*"
         )
     )
-    for label in [*VARIANTS, *PEERS, *on_disk]:
+    for label in [*VARIANTS, *PEERS, *PEER_VARIANTS, *on_disk]:
         got = {s: finished(root, Job("attribution", world, label, s)) for s in seeds}
         got = {s: m for s, m in got.items() if m}
         if not got:
@@ -325,11 +354,12 @@ def attribution_table(root: Path, world: str, seeds: list[int]) -> tuple[str, di
 
 def describe_label(label: str) -> str:
     base, _, budget = label.partition(":e")
-    what = (
-        VARIANTS[base][0]
-        if base in VARIANTS
-        else f"{base.upper()} (crest's implementation, its recipe)"
-    )
+    if base in VARIANTS:
+        what = VARIANTS[base][0]
+    elif base in PEER_VARIANTS:
+        what = PEER_VARIANTS[base][0]
+    else:
+        what = f"{base.upper()} (crest's implementation, its recipe)"
     return what + (f"; {budget} epochs (Δ against `crest:e{budget}`)" if budget else "")
 
 

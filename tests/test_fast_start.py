@@ -77,6 +77,28 @@ def test_training_initialises_each_phase_from_its_own_rows(train_world, tmp_path
     assert calls == []  # PyTorch's front reads no data
 
 
+def test_zero_residual_init_starts_every_block_as_the_identity_and_nothing_else():
+    base, zero = _model(), _model(residual_init="zero")
+    a, b = base.state_dict(), zero.state_dict()
+    zeroed = {k for k in a if k.endswith(("ffn.fc2.weight", "ffn.fc2.bias"))}
+    zeroed |= {k for k in a if ("encoder.out." in k or "attribute_attention.out." in k)}
+    # every FFN of both encoders, both decoders and the attribute self-attention; the encoders'
+    # and the attribute self-attention's output maps; never the cross-attention output maps
+    assert len({k for k in zeroed if k.endswith("fc2.weight")}) == 5
+    assert not any("decoder.out" in k for k in zeroed)
+    for key in a:
+        expected = torch.zeros_like(a[key]) if key in zeroed else a[key]
+        torch.testing.assert_close(b[key], expected, msg=key)
+    # a block is LN(LN(x)) at step 0, and its zeroed layers still get gradients
+    assert zero.vgt is not None
+    encoder = zero.vgt.encoder.eval()
+    x = torch.randn(2, 9, 16)
+    torch.testing.assert_close(encoder(x), encoder.norm2(encoder.norm1(x)))
+    out = zero.train()(torch.rand(4, 8, 3, 3))
+    out.logits.square().sum().backward()
+    assert encoder.ffn.fc2.weight.grad is not None and encoder.ffn.fc2.weight.grad.abs().sum() > 0
+
+
 @pytest.mark.parametrize("value", ["sideways"])
 def test_front_init_names_its_choices(value):
     from crest.config import load_config
@@ -84,3 +106,5 @@ def test_front_init_names_its_choices(value):
 
     with pytest.raises(ConfigError, match=r"model\.front_init"):
         load_config(None, [f"model.front_init={value}"])
+    with pytest.raises(ConfigError, match=r"model\.residual_init"):
+        load_config(None, [f"model.residual_init={value}"])

@@ -111,6 +111,15 @@ class ModelConfig:
         "VGT's scores reach a useful scale in a few steps (docs/method.md §8.8)",
         ("default", "zero"),
     )
+    residual_init: str = doc(
+        "default",
+        "initial residual branches of the attention blocks: PyTorch's default, or zero = every "
+        "feed-forward output layer and every self-attention output map starts at zero, so each "
+        "block starts as the identity and grows its branches from the first gradients "
+        "(zero-initialised residual branches, as SkipInit, Fixup and ReZero start deep "
+        "networks); the cross-attention maps keep vgt_value_gain (docs/method.md §8.8)",
+        ("default", "zero"),
+    )
     agt_gain: float = doc(
         1.0,
         "multiplier on the initial W_4 of AGT (1 = PyTorch's default; agt_init=zero overrides "

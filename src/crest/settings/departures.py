@@ -93,6 +93,11 @@ DEPARTURES: tuple[Departure, ...] = (
         lambda c: c["model"]["use_vgt"],
     ),
     Departure(
+        "model.residual_init",
+        "default",
+        "the attention blocks' feed-forward and self-attention output layers start at zero",
+    ),
+    Departure(
         "model.agt_gain",
         1.0,
         "AGT's W_4 starts scaled down",

@@ -12,6 +12,7 @@ from torch import nn
 
 from crest.config import ModelConfig
 from crest.evidential import conflict_degree, evidence_from_logits, fuse, opinion
+from crest.models.blocks import FeedForward, SelfAttentionBlock
 from crest.models.contract import ModelOutput, ZSLModel, concat_outputs, shared
 from crest.models.geometry import GeometryBias
 from crest.models.grounding import AttributeGrounding, VisualGrounding
@@ -58,6 +59,24 @@ class AttributeContext(NamedTuple):
     bias_vgt: torch.Tensor | None  # geometry logit biases (R, R)
     bias_agt: torch.Tensor | None
     attributes_agt: torch.Tensor  # AGT's embedded attributes (``attributes`` with a shared front)
+
+
+def zero_residual_branches(module: nn.Module) -> None:
+    """``model.residual_init=zero``: every feed-forward output layer and every self-attention
+    output map under ``module`` starts at zero, so each post-LN block starts as LN(x) and its
+    branches grow from the first gradients (docs/method.md §8.8). The cross-attention output maps
+    keep their initialisation: they carry the image into VGT's and AGT's scores."""
+    with torch.no_grad():
+        for block in module.modules():
+            layers: list[nn.Linear] = []
+            if isinstance(block, FeedForward):
+                layers.append(block.fc2)
+            if isinstance(block, SelfAttentionBlock):
+                layers.append(block.out)
+            for layer in layers:
+                layer.weight.zero_()
+                if layer.bias is not None:
+                    layer.bias.zero_()
 
 
 def center_rows(vectors: torch.Tensor) -> torch.Tensor:
@@ -130,6 +149,8 @@ class CrestModel(ZSLModel):
         self.geometry_vgt = GeometryBias() if geometry and cfg.use_vgt else None
         self.geometry_agt = GeometryBias() if geometry and cfg.use_agt else None
         self.feature_dim = feature_dim
+        if cfg.residual_init == "zero":
+            zero_residual_branches(self)
 
     @property
     def wants_data_init(self) -> bool:

@@ -1,0 +1,166 @@
+"""Issue 29's table: every registered model at the CUB, cub7 and like-world shapes.
+
+    python benchmarks/models_speed.py flops     # FLOPs per step, by part (counts: any machine, any load)
+    python benchmarks/models_speed.py time      # step and inference timing, MFU, peak RSS (a quiet machine)
+    python benchmarks/models_speed.py report    # benchmarks/results/models_speed.md from the JSON
+
+FLOPs are counted by one counter (``torch.utils.flop_counter`` through :mod:`crest.perf.flops`) on
+the eager model, batch 64, each model with its recipe for the shape's config. Timings are
+``crest perf`` rounds (inference, training step and matmul peak in turn, medians), one model per
+process so that peak RSS is the model's own; they count only when nothing else runs on the cores.
+Results accumulate in ``models_speed.json`` keyed by model and shape: a stage re-run replaces its
+own rows only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from crest.atomic import write_text_atomic
+from crest.config import load_config
+from crest.markdown import md_table
+from crest.models import ArrayInputs, create_loss, create_model
+from crest.models.registry import REGISTRY, recipe
+from crest.perf.bench import SHAPES
+from crest.perf.flops import flop_breakdown
+
+RESULTS = Path(__file__).parent / "results"
+JSON = RESULTS / "models_speed.json"
+TABLE = RESULTS / "models_speed.md"
+SHAPE_NAMES = ["cub", "cub7", "like"]
+BATCH = 64
+
+
+def count(model_name: str, shape: str) -> dict[str, float]:
+    """One training step's FLOPs by part for ``model_name`` at ``shape`` (batch 64)."""
+    spec = SHAPES[shape]
+    cfg = load_config(spec.config, list(recipe(model_name, spec.config)))
+    rng = np.random.default_rng(0)
+    torch.manual_seed(0)
+    inputs = ArrayInputs(
+        spec.feature_dim,
+        rng.normal(size=(spec.attributes, 300)),
+        np.abs(rng.normal(size=(spec.classes, spec.attributes))),
+    )
+    model = create_model(cfg, inputs).train()
+    loss_fn = create_loss(cfg, torch.arange(spec.seen), torch.arange(spec.seen, spec.classes))
+    x = torch.rand(BATCH, spec.feature_dim, spec.side, spec.side)
+    y = torch.randint(0, spec.seen, (BATCH,))
+    return flop_breakdown(model, loss_fn, x, y)
+
+
+def time_one(model_name: str, shape: str, steps: int) -> dict[str, Any]:
+    """``crest perf`` in its own process (peak RSS is per process)."""
+    out = RESULTS / f".perf-{model_name}-{shape}.json"
+    crest = str(Path(sys.executable).with_name("crest"))
+    cmd = [crest, "perf", "--model", model_name, "--shape", shape, "--steps", str(steps)]
+    subprocess.run([*cmd, "--json-out", str(out)], check=True)
+    got: dict[str, Any] = json.loads(out.read_text())
+    out.unlink()
+    return got
+
+
+def load() -> dict[str, Any]:
+    return json.loads(JSON.read_text()) if JSON.exists() else {}
+
+
+def save(data: dict[str, Any]) -> None:
+    write_text_atomic(JSON, json.dumps(data, indent=1, sort_keys=True) + "\n")
+
+
+def report(data: dict[str, Any]) -> str:
+    lines = [
+        "# Every model at the machine's limit: FLOPs, MFU and speed (issue 29)",
+        "",
+        "`benchmarks/models_speed.py` (module docstring: how each figure is taken). Batch 64; each",
+        "model with its recipe for the shape's config (`cub` for the cub and cub7 shapes,",
+        "`synthetic` for the like-world shape: 128 channels on 7 × 7, 312 attributes, 200 classes).",
+        "",
+        "## FLOPs per training step (one counter, eager model)",
+        "",
+    ]
+    rows = []
+    for name in REGISTRY:
+        cells = [name]
+        for shape in SHAPE_NAMES:
+            parts = data.get("flops", {}).get(name, {}).get(shape)
+            cells.append(f"{parts['total'] / 1e9:.1f}" if parts else "–")
+        rows.append(cells)
+    lines.append(md_table(["model", *(f"GFLOP at {s}" for s in SHAPE_NAMES)], rows))
+    crest = data.get("flops", {}).get("crest", {})
+    if crest:
+        lines += ["", "## CREST's step by part (GFLOP; share of the step)", ""]
+        keys = list(next(iter(crest.values())))
+        rows = []
+        for key in keys:
+            cells = [key]
+            for shape in SHAPE_NAMES:
+                parts = crest.get(shape)
+                if parts and key in parts:
+                    cells.append(
+                        f"{parts[key] / 1e9:.2f} ({100 * parts[key] / parts['total']:.0f} %)"
+                    )
+                else:
+                    cells.append("–")
+            rows.append(cells)
+        lines.append(md_table(["part", *SHAPE_NAMES], rows))
+    timed = data.get("time", {})
+    if timed:
+        lines += ["", "## Timing (quiet machine, one process per model)", ""]
+        rows = []
+        for name in REGISTRY:
+            for shape in SHAPE_NAMES:
+                r = timed.get(name, {}).get(shape)
+                if not r:
+                    continue
+                rows.append(
+                    [
+                        name,
+                        shape,
+                        f"{r['flops_per_step'] / 1e9:.1f}",
+                        f"{100 * r['mfu']:.1f} %",
+                        f"{r['train_samples_per_s']:.0f}",
+                        f"{r['inference_samples_per_s']:.0f}",
+                        f"{r['peak_memory_mb']:.0f}",
+                        r["device"],
+                    ]
+                )
+        header = ["model", "shape", "GFLOP/step", "MFU", "train samples/s", "inference samples/s"]
+        lines.append(md_table([*header, "peak RSS MB", "device"], rows))
+    else:
+        lines += ["", "Timing: not yet measured (it needs a machine on which nothing else runs)."]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("stage", choices=["flops", "time", "report"])
+    p.add_argument("--models", nargs="*", default=list(REGISTRY))
+    p.add_argument("--shapes", nargs="*", default=SHAPE_NAMES)
+    p.add_argument("--steps", type=int, default=5)
+    args = p.parse_args()
+    data = load()
+    for name in args.models if args.stage != "report" else []:
+        for shape in args.shapes:
+            if args.stage == "flops":
+                data.setdefault("flops", {}).setdefault(name, {})[shape] = count(name, shape)
+            else:
+                data.setdefault("time", {}).setdefault(name, {})[shape] = time_one(
+                    name, shape, args.steps
+                )
+            save(data)
+            print(f"{args.stage}: {name} at {shape} done", flush=True)
+    write_text_atomic(TABLE, report(data))
+    print(TABLE.read_text())
+
+
+if __name__ == "__main__":
+    main()
