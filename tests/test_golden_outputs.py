@@ -1,5 +1,6 @@
 """Every registered model's arithmetic, pinned: on fixed weights and fixed inputs, its logits,
-embedding, branch scores, loss terms and the loss's gradient with respect to the input match the
+embedding, branch scores, loss terms and the loss's gradients with respect to the input and to
+every parameter match the
 values recorded in ``tests/golden/outputs.json`` to 1e-5. A speed change (a fused kernel, a
 batched operation, work done once instead of per sample) must leave them as they are.
 
@@ -48,8 +49,25 @@ def compute(name: str) -> dict[str, Any]:
         "loss": total,
         **{f"term_{k}": v for k, v in sorted(terms.items())},
         "input_grad": x.grad,
+        # every parameter's gradient, in the model's own order: a speed change to a backward
+        # pass (a custom autograd function, a fused weight gradient) shows here
+        **{
+            f"grad_{n}": p.grad if p.grad is not None else torch.zeros(0)
+            for n, p in model.named_parameters()
+            if p.requires_grad
+        },
     }
-    return {k: v.detach().double().flatten().tolist() for k, v in values.items()}
+    return {k: pinned(v) for k, v in values.items()}
+
+
+def pinned(tensor: torch.Tensor) -> list[float]:
+    """Up to 256 values as they are; a larger tensor by its sum, its sum of squares and its
+    product with a fixed random vector (any change to its values moves at least one)."""
+    flat = tensor.detach().double().flatten()
+    if flat.numel() <= 256:
+        return flat.tolist()
+    probe = torch.randn(flat.numel(), generator=torch.Generator().manual_seed(1), dtype=flat.dtype)
+    return [float(flat.sum()), float(flat.square().sum()), float(flat @ probe)]
 
 
 def test_every_registered_model_is_pinned() -> None:

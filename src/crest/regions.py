@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 
@@ -17,6 +19,55 @@ def to_regions(feature_map: torch.Tensor) -> torch.Tensor:
     return F.normalize(regions, dim=-1)
 
 
+class _SharedWeightProduct(torch.autograd.Function):
+    """Every sample's block times one shared matrix, with the shared matrix's gradient computed
+    as one matrix product.
+
+    ``weight_left``: out_b = W x_b, W (P, Q), x (B, Q, N) → (B, P, N); otherwise
+    out_b = x_bᵀ W, W (Q, K) → (B, N, K). The forward pass is a batched product against the
+    broadcast W (no copy of x). Autograd's own backward of that product would build one (Q, K)
+    weight gradient per sample and then sum them: (B, 2048, 1248) floats, 650 MB and most of an
+    MSDN step at the cub7 shape. Here the B blocks are laid side by side instead (one copy of x,
+    the size of the input) and the gradient is a single (Q, B·N) × (B·N, K) product.
+    Under autocast the backward pass computes in the dtype of the incoming gradient, as
+    autocast's own batched product would, and returns each gradient in its input's dtype.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor, weight: torch.Tensor, weight_left: bool) -> torch.Tensor:
+        ctx.save_for_backward(x, weight)
+        ctx.weight_left = weight_left
+        shared = weight.expand(x.shape[0], *weight.shape)
+        return torch.bmm(shared, x) if weight_left else torch.bmm(x.mT, shared)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        x, weight = ctx.saved_tensors
+        b, q, n = x.shape
+        dtype = grad.dtype
+        grad_x = grad_w = None
+        if ctx.needs_input_grad[0]:
+            w = weight.to(dtype)
+            # W x_b: dx_b = Wᵀ g_b; x_bᵀ W: dx_b = W g_bᵀ
+            grad_x = torch.matmul(w.t(), grad) if ctx.weight_left else torch.matmul(w, grad.mT)
+            grad_x = grad_x.to(x.dtype)
+        if ctx.needs_input_grad[1]:
+            side = x.to(dtype).transpose(0, 1).reshape(q, b * n)  # [x_1 … x_B] (Q, B·N)
+            if ctx.weight_left:  # dW = Σ_b g_b x_bᵀ
+                grad_w = grad.transpose(0, 1).reshape(-1, b * n) @ side.t()
+            else:  # dW = Σ_b x_b g_b
+                grad_w = side @ grad.reshape(b * n, -1)
+            grad_w = grad_w.to(weight.dtype)
+        return grad_x, grad_w, None
+
+
+def shared_product(x: torch.Tensor, weight: torch.Tensor, weight_left: bool) -> torch.Tensor:
+    """``weight @ x_b`` (``weight_left``) or ``x_bᵀ @ weight`` for every block x_b of ``x``
+    (B, Q, N), with a weight gradient computed once for the batch (:class:`_SharedWeightProduct`)."""
+    out: torch.Tensor = _SharedWeightProduct.apply(x, weight, weight_left)
+    return out
+
+
 def embed_regions(feature_map: torch.Tensor, linear: torch.nn.Linear) -> torch.Tensor:
     """``linear(to_regions(feature_map))`` without building the normalised (B, R, D_v) copy.
 
@@ -25,8 +76,8 @@ def embed_regions(feature_map: torch.Tensor, linear: torch.nn.Linear) -> torch.T
     (D_v, R) block, in the layout the data arrives in, as a transposed operand: no copy of the
     input (``torch.matmul`` would fold the batch into one (B·R, D_v) matrix and first copy the
     whole input, 411 MB at batch 256 on CUB). On the CPU it runs in chunks of samples, each
-    chunk's norms and product computed while it is in cache; autograd sees ordinary ops, so the
-    weight gradient is computed chunk by chunk too. On a GPU the whole batch is one chunk.
+    chunk's norms and product computed while it is in cache; the weight gradient is one product
+    per chunk (:func:`shared_product`). On a GPU the whole batch is one chunk.
     """
     b, d, h, w = feature_map.shape
     flat = feature_map.reshape(b, d, h * w)
@@ -38,7 +89,7 @@ def embed_regions(feature_map: torch.Tensor, linear: torch.nn.Linear) -> torch.T
         # a sum of squares reads the strided channel axis 2x faster than vector_norm here;
         # clamped like F.normalize's eps so an all-zero region stays finite
         norms = (piece * piece).sum(dim=1).sqrt().clamp_min(1e-12)  # (b, R)
-        projected = torch.bmm(piece.mT, wt.expand(piece.shape[0], *wt.shape))  # (b, R, d)
+        projected = shared_product(piece, wt, weight_left=False)  # (b, R, d)
         parts.append(projected / norms.unsqueeze(-1))
     out = parts[0] if len(parts) == 1 else torch.cat(parts)
     return out + linear.bias if linear.bias is not None else out

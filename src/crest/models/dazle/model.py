@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from crest.models.contract import ModelOutput, ZSLModel
+from crest.regions import shared_product
 from crest.settings.dazle import DazleConfig
 
 
@@ -93,7 +94,9 @@ class DazleModel(ZSLModel):
         mats = [self.W_1, self.W_2] + ([self.W_3] if self.W_3 is not None else [])
         keys = torch.cat([v @ m for m in mats])  # (k·A, D_v): v_aᵀ W_k for each attribute
         # (B, k·A, R): v_aᵀ W_k f_r with f_r = x_r / ‖x_r‖; the scale commutes with the product
-        maps = torch.matmul(keys.to(flat.dtype), flat).float() / norms.unsqueeze(1)
+        # (one weight gradient for the batch, not one per sample: crest.regions.shared_product)
+        maps = shared_product(flat, keys.to(flat.dtype), weight_left=True).float()
+        maps = maps / norms.unsqueeze(1)
         with torch.autocast(device_type=feature_map.device.type, enabled=False):
             a = v.shape[0]
             att_logits, score_maps = maps[:, :a], maps[:, a : 2 * a]

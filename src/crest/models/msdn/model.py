@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from crest.models.contract import ModelOutput, ZSLModel
+from crest.regions import shared_product
 from crest.settings.msdn import MsdnConfig
 
 #: the sub-nets' names in ``branches``
@@ -44,7 +45,7 @@ def project_regions(feature_map: torch.Tensor, maps: torch.Tensor) -> torch.Tens
     flat = feature_map.reshape(b, d, h * w)
     wt = maps.to(flat.dtype).t()  # (D_v, K)
     norms = (flat * flat).sum(dim=1).sqrt().clamp_min(1e-12)  # (B, R), as F.normalize's eps
-    projected = torch.bmm(flat.mT, wt.expand(b, *wt.shape))  # (B, R, K)
+    projected = shared_product(flat, wt, weight_left=False)  # (B, R, K), one weight gradient
     return projected / norms.unsqueeze(-1).to(projected.dtype)
 
 
