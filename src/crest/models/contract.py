@@ -17,6 +17,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from crest.models.search_space import SearchSpace
+
 if TYPE_CHECKING:
     from crest.config import Config
 
@@ -140,10 +142,13 @@ class ModelLoss(Protocol):
 
 @dataclass(frozen=True)
 class ModelEntry:
-    """One registered model: how to build it and its loss, and its recipes per dataset."""
+    """One registered model: how to build it and its loss, its recipes per dataset and what
+    `crest tune` may move (its search space)."""
 
     build: Callable[[Config, int, np.ndarray, np.ndarray], ZSLModel]  # cfg, D_v, V (A, D_w), Z
     loss: Callable[[Config, torch.Tensor, torch.Tensor], ModelLoss]  # cfg, seen, unseen
     paper: str
     # dataset config name (cub, sun, awa2, synthetic) → --set overrides of the authors' recipe
     recipes: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    # the keys `crest tune` searches, each range holding every recipe's value (None: none declared)
+    search_space: SearchSpace | None = None

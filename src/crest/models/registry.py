@@ -16,6 +16,7 @@ import torch
 
 from crest.config import Config, ModelConfig
 from crest.models.contract import ModelEntry, ModelInputs, ModelLoss, ZSLModel
+from crest.models.search_space import CREST_SPACE, SearchSpace
 
 #: model name → the subpackage whose ``ENTRY`` describes it (imported when first asked for)
 REGISTRY: dict[str, str] = {
@@ -54,3 +55,13 @@ def create_loss(cfg: Config, seen: torch.Tensor, unseen: torch.Tensor) -> ModelL
 def recipe(name: str, dataset: str) -> tuple[str, ...]:
     """The ``--set`` overrides that turn a dataset config into model ``name``'s recipe for it."""
     return (f"model.name={name}", *entry(name).recipes.get(dataset, ()))
+
+
+def search_space(name: str) -> SearchSpace:
+    """What `crest tune` searches for model ``name`` (declared beside its recipes)."""
+    declared = entry(name).search_space
+    if declared is None and name == "crest":
+        declared = CREST_SPACE  # CREST's recipes are the packaged configs: see search_space.py
+    if declared is None:
+        raise ValueError(f"model '{name}' declares no search space (ModelEntry.search_space)")
+    return declared

@@ -18,6 +18,7 @@ from crest.config import Config
 from crest.models.contract import ModelEntry
 from crest.models.dazle.loss import DazleLoss
 from crest.models.dazle.model import DazleModel
+from crest.models.search_space import LEARNING_RATE, WEIGHT_DECAY, Param, SearchSpace
 
 
 def build(cfg: Config, feature_dim: int, vectors: np.ndarray, z: np.ndarray) -> DazleModel:
@@ -40,10 +41,20 @@ _AUTHORS = (
     "dazle.trainable_vectors=true",
 )
 
+#: what `crest tune` moves: DAZLE has no dropout; its one loss weight is λ (0.1 in every recipe)
+SEARCH_SPACE = SearchSpace(
+    (
+        LEARNING_RATE,
+        WEIGHT_DECAY,
+        Param("dazle.lambda_cal", 0.0, 1.0, what="λ, self-calibration weight (0.1)"),
+    )
+)
+
 ENTRY = ModelEntry(
     build=build,
     loss=loss,
     paper="DAZLE, Huynh & Elhamifar, CVPR 2020 (docs/peers.md)",
+    search_space=SEARCH_SPACE,
     recipes={
         "cub": (
             *_AUTHORS,

@@ -14,6 +14,7 @@ from crest.config import Config
 from crest.models.contract import ModelEntry
 from crest.models.msdn.loss import MsdnLoss
 from crest.models.msdn.model import MsdnModel
+from crest.models.search_space import LEARNING_RATE, WEIGHT_DECAY, Param, SearchSpace
 
 
 def build(cfg: Config, feature_dim: int, vectors: np.ndarray, z: np.ndarray) -> MsdnModel:
@@ -79,9 +80,23 @@ RECIPES: dict[str, tuple[str, ...]] = {
     ),
 }
 
+#: what `crest tune` moves: MSDN has no dropout; its loss weights span four decades between
+#: the authors' datasets (λ_cal 1e-4 on SUN, 0.12 on AWA2; λ_d 1e-7 on AWA2, 0.01 on SUN), hence
+#: log scales wide enough for all three; w_a2v is 0.7 to 1.0 in the recipes
+SEARCH_SPACE = SearchSpace(
+    (
+        LEARNING_RATE,
+        WEIGHT_DECAY,
+        Param("msdn.lambda_cal", 1e-5, 1.0, log=True, what="λ_cal, self-calibration weight"),
+        Param("msdn.lambda_distill", 1e-8, 0.1, log=True, what="λ_d, distillation weight"),
+        Param("msdn.w_a2v", 0.5, 1.0, what="weight of the a2v sub-net in the class scores"),
+    )
+)
+
 ENTRY = ModelEntry(
     build=build,
     loss=loss,
+    search_space=SEARCH_SPACE,
     paper="MSDN: Mutually Semantic Distillation Network for Zero-Shot Learning, Chen et al., "
     "CVPR 2022 (github.com/shiming-chen/MSDN)",
     recipes=RECIPES,

@@ -9,6 +9,7 @@ import torch
 
 from crest.config import Config
 from crest.models.contract import ModelEntry
+from crest.models.search_space import LEARNING_RATE, WEIGHT_DECAY, Param, SearchSpace
 from crest.models.transzero.loss import TransZeroLoss
 from crest.models.transzero.model import TransZeroModel
 
@@ -54,9 +55,22 @@ def _recipe(
     )
 
 
+#: what `crest tune` moves: the recipes' dropout is 0.3–0.5 (0.2 on the synthetic world),
+#: λ_SC 0.25–2.0 and λ_AR 5e-4–5e-3 between datasets, hence log scales for the two weights
+SEARCH_SPACE = SearchSpace(
+    (
+        LEARNING_RATE,
+        WEIGHT_DECAY,
+        Param("transzero.dropout", 0.0, 0.6, what="dropout of the residual branches and FFNs"),
+        Param("transzero.lambda_cal", 0.01, 5.0, log=True, what="λ_SC, self-calibration weight"),
+        Param("transzero.lambda_reg", 1e-4, 0.05, log=True, what="λ_AR, attribute regression"),
+    )
+)
+
 ENTRY = ModelEntry(
     build=build,
     loss=loss,
+    search_space=SEARCH_SPACE,
     paper="TransZero: Attribute-guided Transformer for Zero-Shot Learning, Chen et al., AAAI 2022",
     recipes={
         # train_cub.py: Adam(lr 1e-4, weight decay 1e-4); cub_gzsl.yaml
