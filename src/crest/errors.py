@@ -39,3 +39,8 @@ class DataError(CrestError, ValueError):
 
 class ConfigError(CrestError, ValueError):
     """A configuration value is unknown or has the wrong type or range."""
+
+
+class TrainingDiverged(CrestError):
+    """The training loss became NaN or infinite (the settings, not the data: a tuner scores
+    such a trial as a failed setting and goes on)."""

@@ -27,9 +27,13 @@ class RunResult:
 
 
 def run_once(
-    cfg: Config, folder: Path, trainer: Callable[[Config, Path], dict[str, Any]] | None = None
+    cfg: Config,
+    folder: Path,
+    trainer: Callable[[Config, Path], dict[str, Any]] | None = None,
+    on_epoch: Callable[[dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
-    """Train ``cfg`` into ``folder`` unless it already finished there; resume a cut-off run."""
+    """Train ``cfg`` into ``folder`` unless it already finished there; resume a cut-off run.
+    ``on_epoch`` sees each new epoch's history entry (crest.engine.train.EpochHook)."""
     run = RunFolder(folder)
     if run.is_finished():
         metrics = run.read_metrics()
@@ -43,7 +47,7 @@ def run_once(
         from crest.engine.train import train
 
         resume = run.last_checkpoint.exists()
-        return train(cfg, folder, resume=resume)
+        return train(cfg, folder, resume=resume, on_epoch=on_epoch)
     return trainer(cfg, folder)
 
 

@@ -8,6 +8,7 @@ import math
 import os
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -59,7 +60,7 @@ from crest.engine.selection import (
     validation_only_line,
 )
 from crest.engine.tracking import NoTracker, Tracker, open_tracker
-from crest.errors import CrestError
+from crest.errors import TrainingDiverged
 from crest.metrics import Key
 from crest.models import ZSLModel, create_loss, create_model
 from crest.models.contract import ModelLoss
@@ -73,6 +74,10 @@ log = logging.getLogger(__name__)
 INIT_SAMPLE = 64
 #: log-spaced bins for the per-epoch vacuity histograms: u = K/S spans decades during training
 VACUITY_EDGES = np.geomspace(1e-4, 1.0, 25)
+#: called with each epoch's history entry once it is saved (metrics.jsonl and last.pt written);
+#: it may raise to stop the run, which then stays a cut-off run that --resume continues
+#: (`crest tune` stops a pruned trial so). Rank 0 only: under torchrun it must not raise.
+EpochHook = Callable[[dict[str, Any]], None]
 
 
 def vacuity_histogram(u: np.ndarray) -> np.ndarray:
@@ -99,12 +104,21 @@ def resolve_data(cfg: Config) -> Path:
 
 
 class Trainer:
-    def __init__(self, cfg: Config, out_dir: str | Path, resume: bool = False) -> None:
+    def __init__(
+        self,
+        cfg: Config,
+        out_dir: str | Path,
+        resume: bool = False,
+        on_epoch: EpochHook | None = None,
+    ) -> None:
         self.cfg = cfg
+        self.on_epoch = on_epoch
         self.folder = RunFolder(out_dir)
-        # a folder this run makes is removed again if the run fails before its first checkpoint
-        self.made_folder = not self.folder.root.exists()
         self.lock = RunLock(out_dir)
+        # a folder this run makes is removed again if the run fails before its first checkpoint;
+        # in a folder that was there, only what the run added to it (_remove_if_empty)
+        self.made_folder = not self.folder.root.exists()
+        self.found = {p for p in self._own_paths() if p.exists()}
         writer = int(os.environ.get("RANK", "0")) == 0  # one writer per folder: rank 0 of one run
         if writer:
             check_free(out_dir)  # fail before any work; the lock itself is taken below
@@ -190,17 +204,44 @@ class Trainer:
             if not finished:
                 self._remove_if_empty()
 
+    def _own_paths(self) -> list[Path]:
+        """What a run writes into its folder before its first checkpoint."""
+        f = self.folder
+        return [
+            f.config_file,
+            f.root / RunFolder.ENVIRONMENT,
+            f.checkpoints,
+            f.tensorboard,
+            f.wandb,
+            self.lock.path,
+        ]
+
     def _remove_if_empty(self) -> None:
-        """A run that failed before its first checkpoint leaves nothing behind in a folder it
-        made itself (config.yaml and env.json of a run that never trained are not a run)."""
-        if not (self.made_folder and self.dist.is_main and self.folder.root.exists()):
+        """A run that failed before its first checkpoint leaves nothing behind: the folder, if
+        it made it, else what it added to it (config.yaml and env.json of a run that never
+        trained are not a run, and would pass for one)."""
+        if not (self.dist.is_main and self.folder.root.exists()):
             return
         if self.folder.checkpoints.exists() and any(self.folder.checkpoints.glob("*.pt")):
             return
-        log.warning(
-            "%s: the run failed before its first checkpoint; folder removed", self.folder.root
-        )
-        shutil.rmtree(self.folder.root, ignore_errors=True)
+        if self.made_folder:
+            log.warning(
+                "%s: the run failed before its first checkpoint; folder removed", self.folder.root
+            )
+            shutil.rmtree(self.folder.root, ignore_errors=True)
+            return
+        added = [p for p in self._own_paths() if p.exists() and p not in self.found]
+        for path in added:
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+        if added:
+            log.warning(
+                "%s: the run failed before its first checkpoint; removed what it had added (%s)",
+                self.folder.root,
+                ", ".join(p.name for p in added),
+            )
 
     def _run(self, cleanup: bool) -> dict[str, Any]:
         cfg = self.cfg
@@ -417,6 +458,8 @@ class Trainer:
                 self.folder.write_history(self.history)
                 self.tracker.log(entry)
                 log.info(_epoch_line(entry, epochs))
+                if self.on_epoch is not None:
+                    self.on_epoch(entry)
             D.barrier(self.dist)
             if self._out_of_patience(task):
                 log.info(
@@ -522,7 +565,7 @@ class Trainer:
             loss, terms = criterion(out, y, epoch - 1)
             step_losses[step] = loss.detach()
             if check_each_step and not math.isfinite(float(step_losses[step])):
-                raise CrestError(
+                raise TrainingDiverged(
                     f"non-finite loss at {task.phase} epoch {epoch} step {step}: "
                     f"{ {k: float(v) for k, v in terms.items()} }"
                 )
@@ -541,7 +584,7 @@ class Trainer:
         bar.close()
         bad = torch.nonzero(~torch.isfinite(step_losses[:done])).flatten().tolist()
         if bad:  # CUDA: found at the end of the epoch, before anything of it is saved
-            raise CrestError(f"non-finite loss at {task.phase} epoch {epoch} step {bad[0]}")
+            raise TrainingDiverged(f"non-finite loss at {task.phase} epoch {epoch} step {bad[0]}")
         means = {k: float(v) / max(1, steps) for k, v in sums.items()}
         elapsed = time.perf_counter() - start
         losses = D.all_reduce_mean(self.dist, means, dev)
@@ -635,6 +678,9 @@ def _epoch_line(entry: dict[str, Any], epochs: int) -> str:
     return text + f" | {entry['samples_per_s']:.0f} samples/s"
 
 
-def train(cfg: Config, out_dir: str | Path, resume: bool = False) -> dict[str, Any]:
-    """Train ``cfg.model.name`` as configured; returns the metrics written to ``out_dir/metrics.json``."""
-    return Trainer(cfg, out_dir, resume=resume).run()
+def train(
+    cfg: Config, out_dir: str | Path, resume: bool = False, on_epoch: EpochHook | None = None
+) -> dict[str, Any]:
+    """Train ``cfg.model.name`` as configured; returns the metrics written to ``out_dir/metrics.json``.
+    ``on_epoch`` sees every epoch's history entry once it is saved (:data:`EpochHook`)."""
+    return Trainer(cfg, out_dir, resume=resume, on_epoch=on_epoch).run()
