@@ -111,7 +111,8 @@ def test_check_features_finds_the_first_nonfinite_row_and_a_failed_run_leaves_no
         bad = int(train_rows[3])
         f["feature_map"][bad] = np.nan
     plain = cli("data", "info", str(path))
-    assert plain.returncode == 0  # the summary reads no feature rows
+    assert plain.returncode == 0  # the summary reads no feature rows, and says so
+    assert "feature rows not read" in plain.stdout and "--check-features" in plain.stdout
     checked = cli("data", "info", str(path), "--check-features")
     assert checked.returncode != 0 and f"row {bad} holds NaN/inf" in checked.stderr
     healthy = cli("data", "info", str(worlds[0]), "--check-features")
@@ -145,6 +146,54 @@ def test_predict_edge_cases_are_clear_errors_or_answers(cli, worlds, checkpoint,
     text.write_text("1 2 3\n")
     res = cli("predict", str(checkpoint), "--features", str(text))
     assert "not a .npy file (no NumPy header)" in res.stderr and "pickled" not in res.stderr
+
+
+def test_a_refused_training_leaves_a_folder_that_was_there_as_it_was(cli, worlds, tmp_path):
+    path = Path(shutil.copy(worlds[0], tmp_path / "nan.h5"))
+    with h5py.File(path, "r+") as f:
+        f["feature_map"][int(np.sort(f["trainval_loc"][()])[0])] = np.nan
+    run = tmp_path / "mine"
+    run.mkdir()
+    (run / "notes.txt").write_text("the user's own file")
+    sets = [x for s in [f"data.path={path}", *SMALL_MODEL, "train.epochs=1"] for x in ("--set", s)]
+    res = cli("train", *sets, "--out", str(run))
+    assert res.returncode != 0 and "holds NaN/inf" in res.stderr
+    assert sorted(p.name for p in run.iterdir()) == [
+        "notes.txt"
+    ]  # no lock, config, env, checkpoints/
+
+
+def test_predict_refuses_another_grid_and_names_the_nonfinite_input(cli, checkpoint, tmp_path):
+    import crest
+
+    model = crest.load(checkpoint)
+    d, h, w = model.bench.feature_shape
+    with pytest.raises(
+        DataError, match=rf"a {h + 1} × {w + 1} grid; the model was trained on {h} × {w}"
+    ):
+        model.predict(np.zeros((2, d, h + 1, w + 1), np.float32))
+    np.save(tmp_path / "grid.npy", np.zeros((2, d, h + 1, w + 1), np.float32))
+    res = cli("predict", str(checkpoint), "--features", str(tmp_path / "grid.npy"))
+    assert res.returncode != 0 and "grid" in res.stderr and "Traceback" not in res.stderr
+    bad = np.zeros((3, d, h, w), np.float32)
+    bad[1, 0, 0, 0] = np.inf
+    with pytest.raises(DataError, match=r"input 1 holds NaN/inf values \(1 such inputs\)"):
+        model.predict(bad)
+
+
+def test_crest_load_keeps_torchs_unsafe_advice_out_of_the_traceback(tmp_path):
+    import traceback
+
+    import crest
+
+    bad = tmp_path / "evil.pt"
+    torch.save({"model": Payload(), "config": {}, "epoch": 1}, bad)
+    with pytest.raises(DataError, match="refused") as info:
+        crest.load(bad)
+    text = "".join(traceback.format_exception(info.value))
+    for advice in ("Re-running", "weights_only` set to `False", "will likely succeed"):
+        assert advice not in text
+    assert info.value.__cause__ is None and info.value.__suppress_context__
 
 
 class Payload:

@@ -151,7 +151,7 @@ class Predictor:
         if x.dim() == 3:
             x = x.unsqueeze(0)
         assert self.bench.feature_shape is not None
-        want = self.bench.feature_shape[0]
+        want, h, w = self.bench.feature_shape
         if x.dim() != 4 or x.shape[1] != want:
             raise DataError(
                 source,
@@ -159,10 +159,26 @@ class Predictor:
                 f"shape {tuple(x.shape)}; expected (N, {want}, h, w) feature maps "
                 f"(or ({want}, h, w) for one input) as the model was trained on",
             )
+        if tuple(x.shape[2:]) != (h, w):
+            # the region models read regions by position (the geometry bias, attention maps):
+            # another grid would run, and score something the model never learned to read
+            raise DataError(
+                source,
+                "features",
+                f"a {x.shape[2]} × {x.shape[3]} grid; the model was trained on {h} × {w} "
+                "feature maps (extract the features with the settings the model was trained on)",
+            )
         if x.shape[0] == 0:
             raise DataError(source, "features", "no inputs (an empty array); expected at least one")
-        if not torch.isfinite(x).all():
-            raise DataError(source, "features", "contain NaN/inf")
+        finite = torch.isfinite(x.reshape(len(x), -1)).all(dim=1)
+        if not finite.all():
+            bad = torch.nonzero(~finite).flatten().tolist()
+            raise DataError(
+                source,
+                "features",
+                f"input {bad[0]} holds NaN/inf values ({len(bad)} such inputs); expected "
+                "finite features",
+            )
         return x.float()
 
     def classes_in_play(

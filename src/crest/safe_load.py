@@ -46,11 +46,17 @@ def load_npy(path: str | Path, field: str = "array") -> np.ndarray:
     return arr
 
 
+def refused(exc: BaseException) -> bool:
+    """Whether ``torch.load(weights_only=True)`` refused the file (rather than failed to read it)."""
+    text = str(exc)
+    return "Weights only load failed" in text or "WeightsUnpickler" in text
+
+
 def refusal(exc: BaseException) -> str:
     """Why ``torch.load(weights_only=True)`` refused a file, in one line, without torch's advice
     (which suggests loading it unsafely)."""
     text = str(exc)
-    if "Weights only load failed" in text or "WeightsUnpickler" in text:
+    if refused(exc):
         reasons = [
             line.split("WeightsUnpickler error:", 1)[-1].strip()
             for line in text.splitlines()
@@ -74,4 +80,6 @@ def load_torch(path: str | Path, field: str | None = None, map_location: Any = "
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # UnpicklingError, RuntimeError, EOFError, zip errors ...
-        raise DataError(path, field, refusal(exc)) from exc
+        # a refusal's own text advises loading the file unsafely: it is not chained into the
+        # traceback a library user sees (a damaged file keeps its cause)
+        raise DataError(path, field, refusal(exc)) from (None if refused(exc) else exc)
