@@ -39,7 +39,10 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     # the loss terms models share, then the models (each with its own total loss)
     ("losses", ("crest.losses",)),
     ("models", ("crest.models",)),
-    ("engine", ("crest.engine", "crest.baseline", "crest.experiments", "crest.compare")),
+    (
+        "engine",
+        ("crest.engine", "crest.baseline", "crest.experiments", "crest.compare", "crest.tune"),
+    ),
     ("apps", ("crest.explain", "crest.perf", "crest.predict", "crest.stats")),
     ("cli", ("crest.cli", "crest.__main__")),
 ]

@@ -23,6 +23,7 @@ COMMANDS = (
     "ablate_cmd",
     "compare_cmd",
     "sweep_cmd",
+    "tune_cmd",
     "baseline_cmd",
     "bench_cmd",
     "demo_cmd",
