@@ -128,14 +128,50 @@ def sweep(
     seeds: list[int] | None = None,
     trainer: Callable[[Config, Path], dict[str, Any]] | None = None,
 ) -> list[RunResult]:
-    """Train ``base`` with ``key`` set to each value (and each seed), in ``out/<key>=<value>/seed<N>``."""
+    """Train ``base`` with ``key`` set to each value (and each seed), in ``out/<key>=<value>/seed<N>``.
+
+    It runs on `crest tune`'s machinery: a grid study over (value, seed) in ``out/study.db``
+    (Optuna's GridSampler), each grid point one run. The study records every run with the H it
+    reports (a record, not a selection: a sweep chooses nothing); the runs themselves are
+    resumable as ever, and the results come back in the order of ``values`` and ``seeds``."""
+    import optuna
+
+    from crest.run_lock import RunLock
+    from crest.tune.folder import StudyFolder
+    from crest.tune.study import FOLDER, mark_interrupted, open_study
+
+    seeds = seeds or [0]
+
+    def point(value: Any, seed: int) -> tuple[Config, Path]:
+        cfg = apply_overrides(
+            config_from_dict(base.to_dict()), [f"{key}={value}", f"train.seed={seed}"]
+        )
+        return cfg, out / f"{key}={value}" / f"seed{seed}"
+
+    done: dict[tuple[str, int], dict[str, Any]] = {}
+
+    def objective(trial: optuna.Trial) -> float:
+        value = trial.suggest_categorical(key, values)
+        seed = int(trial.suggest_categorical("train.seed", seeds))
+        cfg, folder = point(value, seed)
+        trial.set_user_attr(FOLDER, str(folder.relative_to(out)))
+        log.info("sweep %s=%s seed %d → %s", key, value, seed, folder)
+        done[str(value), seed] = metrics = run_once(cfg, folder, trainer)
+        h = scored(metrics, Key.H) if Key.H in metrics or "val_h" in metrics else None
+        return float("nan") if h is None else h
+
+    grid = optuna.samplers.GridSampler({key: list(values), "train.seed": list(seeds)}, seed=0)
+    with RunLock(out):  # one sweep per folder: then a running trial is a dead one
+        study = open_study(StudyFolder(out), grid)
+        mark_interrupted(study)  # its run resumes below, from its own checkpoint
+        if not grid.is_exhausted(study):
+            study.optimize(objective, n_trials=len(values) * len(seeds))
     results = []
     for value in values:
-        for seed in seeds or [0]:
-            cfg = apply_overrides(
-                config_from_dict(base.to_dict()), [f"{key}={value}", f"train.seed={seed}"]
-            )
-            folder = out / f"{key}={value}" / f"seed{seed}"
-            log.info("sweep %s=%s seed %d → %s", key, value, seed, folder)
-            results.append(RunResult(f"{value}", seed, folder, run_once(cfg, folder, trainer)))
+        for seed in seeds:
+            cfg, folder = point(value, seed)
+            metrics = done.get((str(value), seed))
+            if metrics is None:  # run by an earlier call, or interrupted there
+                metrics = run_once(cfg, folder, trainer)
+            results.append(RunResult(f"{value}", seed, folder, metrics))
     return results

@@ -1,4 +1,5 @@
-"""`crest sweep`: one parameter over values (Fig. 8), resumable."""
+"""`crest sweep`: one parameter over values (Fig. 8), resumable; a grid study on `crest tune`'s
+machinery (``OUT/<param>/study.db``)."""
 
 from __future__ import annotations
 
@@ -30,10 +31,14 @@ def register(sub: Any) -> None:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
+    import optuna
+
     from crest.explain.groups import (  # matplotlib: only when this command runs
         sweep_figure,
         write_group_report,
     )
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # crest logs one line per run
 
     base = load_config(args.config, args.overrides)
     values = args.values or DEFAULT_SWEEPS.get(args.param)
