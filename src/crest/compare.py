@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 import statistics
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,6 +15,7 @@ import numpy as np
 
 from crest.config import Config, dataset_of, load_config
 from crest.engine.selection import epochs_trained
+from crest.errors import ConfigError, CrestError
 from crest.experiments import mean_std, run_once
 from crest.metrics import Key
 from crest.run_folder import RunFolder
@@ -40,22 +41,50 @@ class CompareRun:
 
 
 def compare_config(
-    config: str | None, model: str, selection: str, seed: int, overrides: list[str]
+    config: str | None,
+    model: str,
+    selection: str,
+    seed: int,
+    overrides: list[str],
+    tuned: Path | None = None,
 ) -> Config:
-    """``config`` (a dataset config) turned into ``model``'s recipe for that dataset, then the
-    user's ``overrides``, then the selection and the seed."""
+    """``config`` (a dataset config) turned into ``model``'s recipe for that dataset, or the
+    model's ``tuned`` config (a study's best.yaml) instead; then the user's ``overrides``, the
+    selection and the seed."""
     from crest.models.registry import recipe
 
-    dataset = dataset_of(config)
-    return load_config(
-        config,
-        [
-            *recipe(model, dataset),
-            *overrides,
-            f"train.selection={selection}",
-            f"train.seed={seed}",
-        ],
-    )
+    run = [*overrides, f"train.selection={selection}", f"train.seed={seed}"]
+    if tuned is not None:
+        cfg = load_config(str(tuned), run)
+        if cfg.model.name != model:
+            raise ConfigError(f"{tuned}: a tuned config of {cfg.model.name}, not of {model}")
+        return cfg
+    return load_config(config, [*recipe(model, dataset_of(config)), *run])
+
+
+def tune_models(
+    config: str | None,
+    models: list[str],
+    out: Path,
+    trials: int,
+    epochs: int | None,
+    overrides: list[str],
+) -> dict[str, Path]:
+    """Every model tuned on its validation classes with the same budget: ``trials`` trials of
+    ``epochs`` epochs each (default: the dataset config's train.epochs after ``overrides``),
+    one study per model in ``out/<model>``; their best configs by model."""
+    from crest.tune.run import TuneSettings, tune
+
+    budget = epochs if epochs is not None else load_config(config, overrides).train.epochs
+    best: dict[str, Path] = {}
+    for model in models:
+        log.info("tuning %s: %d trials × %d epochs → %s", model, trials, budget, out / model)
+        settings = TuneSettings(model, trials, out / model, config, tuple(overrides), budget)
+        result = tune(settings)
+        if result.best is None:
+            raise CrestError(f"{result.folder.root}: no trial of {model} completed; see its report")
+        best[model] = result.folder.best
+    return best
 
 
 def compare(
@@ -66,8 +95,10 @@ def compare(
     overrides: list[str] | None = None,
     selections: tuple[str, ...] = SELECTIONS,
     trainer: Callable[[Config, Path], dict[str, Any]] | None = None,
+    tuned: Mapping[str, Path] | None = None,
 ) -> list[CompareRun]:
-    """Every model × selection × seed, each in ``out/<model>/<selection>/seed<N>``."""
+    """Every model × selection × seed, each in ``out/<model>/<selection>/seed<N>``; a model in
+    ``tuned`` trains from its tuned config (:func:`tune_models`, `crest compare --tuned`)."""
     if any(o.replace(" ", "").startswith("train.validation_only=") for o in overrides or []):
         raise ValueError(
             "crest compare reports test scores: train.validation_only does not apply (compare "
@@ -77,7 +108,9 @@ def compare(
     for model in models:
         for selection in selections:
             for seed in seeds:
-                cfg = compare_config(config, model, selection, seed, overrides or [])
+                cfg = compare_config(
+                    config, model, selection, seed, overrides or [], (tuned or {}).get(model)
+                )
                 folder = out / model / selection / f"seed{seed}"
                 log.info("compare %s %s seed %d → %s", model, selection, seed, folder)
                 metrics = run_once(cfg, folder, trainer)

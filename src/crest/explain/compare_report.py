@@ -50,13 +50,19 @@ def test_curve(folder: Path) -> tuple[np.ndarray, np.ndarray, float]:
     return curve.seen, curve.unseen, curve.ausuc
 
 
-def write_compare_report(out: Path, runs: list[CompareRun], config: str) -> Path:
+#: how the models' configs were chosen, unless the caller says otherwise (tuned configs)
+RECIPES = "Each model trained with its authors' recipe for this dataset (docs/peers.md)"
+
+
+def write_compare_report(
+    out: Path, runs: list[CompareRun], config: str, configs: str = RECIPES
+) -> Path:
     fig_dir = out / "figures"
     fig_dir.mkdir(parents=True, exist_ok=True)
     text = [
         f"# Region-based ZSL compared on one file (`{config}`)",
         "",
-        "Each model trained with its authors' recipe for this dataset (docs/peers.md), on the same "
+        f"{configs}, on the same "
         "benchmark file, over the same seeds. **val**: epoch and γ chosen on the validation "
         "classes, then retrained on trainval and scored once on test: the fair numbers. "
         "**test-oracle**: the best test epoch for H (and separately for CZSL) at a fixed γ, as the "
