@@ -108,6 +108,11 @@ VARIANTS: dict[str, tuple[str, list[str]]] = {
         "zero residual branches and batch 16 (twice the steps of an epoch)",
         ["model.residual_init=zero", "train.batch_size=16"],
     ),
+    "fast_start": (
+        "zero residual branches and at least 40 steps an epoch (`model.residual_init=zero`, "
+        "`train.min_steps_per_epoch=40`; the batch shrinks only on small phases)",
+        ["model.residual_init=zero", "train.min_steps_per_epoch=40"],
+    ),
     "lr3e-4": (
         "Adam at lr 3e-4 (the recipe's 1e-3 was chosen on capped worlds of 15–31 steps an "
         "epoch; a real-scale epoch has about 220)",
@@ -565,7 +570,16 @@ def ranking_lines(world: str, means: dict[str, Any]) -> list[str]:
 
 
 #: the rows of the first-epochs table: CREST now and before, beside the peers
-START_ROWS = ("crest", "previous", "dazle", "msdn", "transzero")
+START_ROWS = (
+    "crest",
+    "fast_start",
+    "zero_residual_b16",
+    "zero_residual",
+    "previous",
+    "dazle",
+    "msdn",
+    "transzero",
+)
 
 
 def val_curve(

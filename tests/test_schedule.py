@@ -126,3 +126,30 @@ def test_compare_with_patience_reports_where_each_run_stopped(train_world, tmp_p
     assert "stopped at epoch" in table
     row = next(line for line in table.splitlines() if line.startswith("| dazle"))
     assert row.rstrip(" |").endswith("| 2")  # the validation phase stopped at epoch 2 of 6
+
+
+def test_phase_batch_shrinks_only_where_an_epoch_would_be_too_short():
+    from crest.engine.distributed import phase_batch
+
+    assert phase_batch(32, 697, 0, 1) == 32  # off
+    assert phase_batch(32, 697, 40, 1) == 17  # like AWA2's validation task: 41 steps, not 21
+    assert phase_batch(32, 1279, 40, 1) == 31
+    assert phase_batch(32, 7057, 40, 1) == 32  # a real-scale phase keeps its batch
+    assert phase_batch(32, 697, 40, 2) == 16  # a multiple of the ranks
+    assert phase_batch(32, 10, 40, 2) == 2  # at least one sample a rank
+
+
+def test_min_steps_per_epoch_gives_every_epoch_its_steps(train_world, tmp_path, monkeypatch):
+    steps = 0
+    original = torch.optim.Adam.step
+
+    def counting(self, *args, **kwargs):
+        nonlocal steps
+        steps += 1
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.Adam, "step", counting)
+    args = sets(train_world, "train.epochs=1", "train.batch_size=64", "train.min_steps_per_epoch=9")
+    assert main(["train", *args, "--out", str(tmp_path / "run")]) == 0
+    rows = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert rows["selection"] == "final" and steps >= 9  # at batch 64 this world is one or two steps

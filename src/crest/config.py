@@ -200,6 +200,13 @@ class TrainConfig:
         "to lr (0 = none): Adam's first steps move every weight by about lr at once, which "
         "throws a post-LayerNorm transformer's logits far from uniform (docs/method.md §8.8)",
     )
+    min_steps_per_epoch: int = doc(
+        0,
+        "at least N optimizer steps an epoch (0 = off): where a phase's training rows fill "
+        "fewer than N batches of train.batch_size, its batch shrinks to rows // N (a multiple "
+        "of the ranks, at least one a rank), so a small world's epoch is not a handful of "
+        "steps; a large one keeps train.batch_size (docs/method.md §8.8)",
+    )
     patience: int = doc(
         0,
         "stop a phase once its selection score has not improved for N epochs (0 = train every "
@@ -332,6 +339,7 @@ RANGES: tuple[tuple[str, float, float, bool, bool], ...] = (
     ("train.weight_decay", 0, math.inf, True, False),
     ("train.momentum", 0, 1, True, False),
     ("train.warmup_steps", 0, math.inf, True, False),
+    ("train.min_steps_per_epoch", 0, math.inf, True, False),
     ("train.patience", 0, math.inf, True, False),
     ("train.seed", 0, math.inf, True, False),
     ("train.max_steps_per_epoch", 0, math.inf, True, False),

@@ -66,6 +66,16 @@ def per_rank_batch(global_batch: int, info: DistInfo) -> int:
     return global_batch // info.world_size
 
 
+def phase_batch(global_batch: int, rows: int, min_steps: int, world_size: int) -> int:
+    """The global batch of a phase with ``rows`` training rows: ``global_batch``, or, under
+    ``train.min_steps_per_epoch`` = N > 0 where that gives fewer than N steps, rows // N rounded
+    down to a multiple of the ranks (at least one sample a rank)."""
+    if min_steps <= 0 or rows >= min_steps * global_batch:
+        return global_batch
+    shrunk = (rows // min_steps) // world_size * world_size
+    return max(world_size, shrunk)
+
+
 def all_reduce_mean(
     info: DistInfo, values: dict[str, float], device: torch.device
 ) -> dict[str, float]:

@@ -496,7 +496,19 @@ class Trainer:
         """This phase's training batches (positions into ``task.train_rows``), from the cache or
         streamed: the same batches either way, fixed by the seed and the epoch."""
         cfg = self.cfg
-        batch = D.per_rank_batch(cfg.train.batch_size, self.dist)
+        rows = len(task.train_rows)
+        global_batch = D.phase_batch(
+            cfg.train.batch_size, rows, cfg.train.min_steps_per_epoch, self.dist.world_size
+        )
+        if global_batch != cfg.train.batch_size and self.dist.is_main:
+            log.info(
+                "%s phase: batch %d (train.min_steps_per_epoch=%d over %d rows)",
+                task.phase,
+                global_batch,
+                cfg.train.min_steps_per_epoch,
+                rows,
+            )
+        batch = D.per_rank_batch(global_batch, self.dist)
         sampler: Any
         batches: Any
         if cfg.data.sampler == "pk":

@@ -76,6 +76,11 @@ DEPARTURES: tuple[Departure, ...] = (
         "a batch size other than the paper's",
     ),
     Departure(
+        "train.min_steps_per_epoch",
+        0,
+        "a small phase's batch shrinks to give every epoch a minimum of steps",
+    ),
+    Departure(
         "train.warmup_steps",
         0,
         "learning rate warmed up linearly over the first steps",
