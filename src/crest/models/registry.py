@@ -16,7 +16,7 @@ import torch
 
 from crest.config import Config, ModelConfig
 from crest.models.contract import ModelEntry, ModelInputs, ModelLoss, ZSLModel
-from crest.models.search_space import CREST_SPACE, SearchSpace
+from crest.models.search_space import SearchSpace
 
 #: model name → the subpackage whose ``ENTRY`` describes it (imported when first asked for)
 REGISTRY: dict[str, str] = {
@@ -60,8 +60,6 @@ def recipe(name: str, dataset: str) -> tuple[str, ...]:
 def search_space(name: str) -> SearchSpace:
     """What `crest tune` searches for model ``name`` (declared beside its recipes)."""
     declared = entry(name).search_space
-    if declared is None and name == "crest":
-        declared = CREST_SPACE  # CREST's recipes are the packaged configs: see search_space.py
     if declared is None:
         raise ValueError(f"model '{name}' declares no search space (ModelEntry.search_space)")
     return declared

@@ -71,27 +71,3 @@ class SearchSpace:
 #: released recipe, 3e-4 and 1e-3 in the synthetic-world recipes (2-core CPU runs, docs/peers.md)
 LEARNING_RATE = Param("train.lr", 1e-5, 3e-3, log=True, what="learning rate")
 WEIGHT_DECAY = Param("train.weight_decay", 1e-6, 1e-2, log=True, what="weight decay")
-
-#: CREST's space. CREST's recipes are the packaged configs (src/crest/configs/), not overrides
-#: in its ENTRY, so its space is declared here and handed out by the registry
-#: (crest.models.registry.search_space); values: docs/method.md §7.1 and §7.3.
-CREST_SPACE = SearchSpace(
-    (
-        LEARNING_RATE,
-        WEIGHT_DECAY,
-        Param(
-            "model.dropout", 0.0, 0.6, what="dropout (CUB 0.4, SUN 0.3, AWA2 0.5, synthetic 0.2)"
-        ),
-        Param(
-            "loss.lambda_cal", 0.0, 1.0, what="λ_CAL, self-calibration weight (0.2; Fig. 8: 0–0.8)"
-        ),
-        Param("loss.lambda_edl", 1e-5, 0.1, log=True, what="λ_EDL, evidential loss weight (0.001)"),
-        Param("loss.vicl_tau", 0.03, 1.0, log=True, what="τ, VICL temperature (0.1)"),
-        Param(
-            "loss.branch_supervision",
-            0.0,
-            2.0,
-            what="weight of each branch's own ARISE loss (1.0; the paper's 0)",
-        ),
-    )
-)
