@@ -16,17 +16,17 @@ CREST = str(Path(sys.executable).with_name("crest"))
 SMALL = ["model.d=32", "model.d_ff=64", "model.bank_size=8", "model.bank_dim=8"]
 
 
+def crest_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    """The real `crest` entry point, output captured."""
+    return subprocess.run([CREST, *args], capture_output=True, text=True, timeout=300)
+
+
 def test_bench_cli_reports_every_figure(tiny_world, tmp_path):
     out = tmp_path / "bench.json"
     sets = [a for item in SMALL for a in ("--set", item)]
     shape = ["--shape", "cub7", "--batch", "8", "--inference-batch", "16", "--steps", "2"]
     extras = ["--profile", "4", "--data", str(tiny_world), "--json-out", str(out)]
-    res = subprocess.run(
-        [CREST, "perf", *shape, *extras, *sets],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    res = crest_cli("perf", *shape, *extras, *sets)
     assert res.returncode == 0, res.stderr
     for label in ("model-FLOPs utilisation", "inference samples/s (batch 16)", "top 4 operators"):
         assert label in res.stdout
@@ -66,32 +66,26 @@ def test_asking_for_cuda_without_it_is_a_clear_error():
 def test_bench_epochs_times_each_cache_mode_and_projects_a_full_run(tiny_world, tmp_path):
     out = tmp_path / "bench.json"
     sets = [a for item in SMALL for a in ("--set", item)]
-    res = subprocess.run(
-        [
-            CREST,
-            "bench",
-            "--shape",
-            "cub7",
-            "--batch",
-            "8",
-            "--inference-batch",
-            "16",
-            "--steps",
-            "1",
-            "--data",
-            str(tiny_world),
-            "--epochs",
-            "2",
-            "--cache",
-            "stream",
-            "device",
-            "--json-out",
-            str(out),
-            *sets,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
+    res = crest_cli(
+        "bench",
+        "--shape",
+        "cub7",
+        "--batch",
+        "8",
+        "--inference-batch",
+        "16",
+        "--steps",
+        "1",
+        "--data",
+        str(tiny_world),
+        "--epochs",
+        "2",
+        "--cache",
+        "stream",
+        "device",
+        "--json-out",
+        str(out),
+        *sets,
     )
     assert res.returncode == 0, res.stderr
     assert "2 epochs on" in res.stdout and "| data.cache |" in res.stdout
@@ -107,26 +101,20 @@ def test_bench_epochs_times_each_cache_mode_and_projects_a_full_run(tiny_world, 
 
 
 def test_bench_epochs_without_data_is_a_clear_error():
-    res = subprocess.run(
-        [
-            CREST,
-            "bench",
-            "--shape",
-            "cub7",
-            "--steps",
-            "1",
-            "--epochs",
-            "1",
-            "--set",
-            "model.d=16",
-            "--set",
-            "model.d_ff=16",
-            "--set",
-            "model.bank_dim=8",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
+    res = crest_cli(
+        "bench",
+        "--shape",
+        "cub7",
+        "--steps",
+        "1",
+        "--epochs",
+        "1",
+        "--set",
+        "model.d=16",
+        "--set",
+        "model.d_ff=16",
+        "--set",
+        "model.bank_dim=8",
     )
     assert res.returncode != 0 and "--epochs needs --data" in res.stderr
 
@@ -150,22 +138,8 @@ def test_flop_breakdown_adds_up_to_the_step_and_names_crests_parts():
 def test_perf_times_a_peer_at_the_like_shape_with_its_recipe(name, tmp_path):
     out = tmp_path / "perf.json"
     small = ["--batch", "4", "--inference-batch", "4", "--steps", "1"]
-    res = subprocess.run(
-        [
-            CREST,
-            "perf",
-            "--model",
-            name,
-            "--shape",
-            "like",
-            *small,
-            "--flops",
-            "--json-out",
-            str(out),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
+    res = crest_cli(
+        "perf", "--model", name, "--shape", "like", *small, "--flops", "--json-out", str(out)
     )
     assert res.returncode == 0, res.stderr
     r = json.loads(out.read_text())
