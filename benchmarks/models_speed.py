@@ -37,6 +37,16 @@ JSON = RESULTS / "models_speed.json"
 TABLE = RESULTS / "models_speed.md"
 SHAPE_NAMES = ["cub", "cub7", "like"]
 
+#: how the timing rows were taken and what they show (issue 29)
+TIMING_NOTES = [
+    "Taken on the 2-core development CPU (AVX-512, fp32 matmul peak 145–191 GFLOP/s measured in",
+    "each process), nothing else running, 3 rounds each, after `crest.regions.shared_product`",
+    "(one weight gradient per batch; docs/performance.md item 7). Against the code before it, in",
+    "one process, cub7, forward and backward: MSDN 567 → 302 ms, DAZLE 381 → 215 ms, CREST",
+    "1,204 → 1,137 ms. Not yet at the issue's bar: CREST 65 % and TransZero 61 % at cub7, DAZLE",
+    "69 % at the CUB shape; every model under 55 % at the like shape, where the matrices are small.",
+]
+
 #: what the breakdown says (the counts are exact and machine-independent; issue 29, item 3)
 CREST_FINDINGS = [
     "What it says. The forward pass is a third of the step, the backward two thirds, at every",
@@ -151,6 +161,7 @@ def report(data: dict[str, Any]) -> str:
                 )
         header = ["model", "shape", "GFLOP/step", "MFU", "train samples/s", "inference samples/s"]
         lines.append(md_table([*header, "peak RSS MB", "device"], rows))
+        lines += ["", *TIMING_NOTES]
     else:
         lines += ["", "Timing: not yet measured (it needs a machine on which nothing else runs)."]
     return "\n".join(lines) + "\n"
