@@ -71,14 +71,13 @@ def register(sub: Any) -> None:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    import optuna
-
     from crest.compare import compare, table_rows, tune_models
     from crest.explain.compare_report import HEADER, RECIPES, write_compare_report
     from crest.markdown import md_table
+    from crest.tune.study import quiet_optuna
     from crest.tune.summary import read_study
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)  # crest logs one line per trial
+    quiet_optuna()
     overrides = list(args.overrides)
     if args.patience is not None:
         overrides.append(f"train.patience={args.patience}")

@@ -31,14 +31,13 @@ def register(sub: Any) -> None:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    import optuna
-
     from crest.explain.groups import (  # matplotlib: only when this command runs
         sweep_figure,
         write_group_report,
     )
+    from crest.tune.study import quiet_optuna
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)  # crest logs one line per run
+    quiet_optuna()
 
     base = load_config(args.config, args.overrides)
     values = args.values or DEFAULT_SWEEPS.get(args.param)

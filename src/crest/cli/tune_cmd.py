@@ -67,11 +67,10 @@ def register(sub: Any) -> None:
 
 
 def cmd_tune(args: argparse.Namespace) -> int:
-    import optuna
-
     from crest.tune.run import TuneSettings, tune
+    from crest.tune.study import quiet_optuna
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)  # crest logs one line per trial
+    quiet_optuna()
     overrides = list(args.overrides)
     if args.data is not None:
         overrides.append(f"data.path={args.data}")

@@ -24,6 +24,11 @@ DIVERGED = "diverged"  # why its loss became non-finite (scored as pruned)
 RECIPE = "recipe"  # it runs the model's recipe as it is (the study's first trial)
 
 
+def quiet_optuna() -> None:
+    """Optuna's per-trial INFO lines off: crest logs one line per trial (or sweep run) itself."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
 def open_study(
     folder: StudyFolder,
     sampler: optuna.samplers.BaseSampler,
