@@ -21,15 +21,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from crest.atomic import write_text_atomic
-from crest.config import load_config
 from crest.markdown import md_table
-from crest.models import ArrayInputs, create_loss, create_model
-from crest.models.registry import REGISTRY, recipe
-from crest.perf.bench import SHAPES
+from crest.models.registry import REGISTRY
+from crest.perf.bench import SHAPES, model_at_shape
 from crest.perf.flops import flop_breakdown
 
 RESULTS = Path(__file__).parent / "results"
@@ -65,16 +62,8 @@ BATCH = 64
 def count(model_name: str, shape: str) -> dict[str, float]:
     """One training step's FLOPs by part for ``model_name`` at ``shape`` (batch 64)."""
     spec = SHAPES[shape]
-    cfg = load_config(spec.config, list(recipe(model_name, spec.config)))
-    rng = np.random.default_rng(0)
-    torch.manual_seed(0)
-    inputs = ArrayInputs(
-        spec.feature_dim,
-        rng.normal(size=(spec.attributes, 300)),
-        np.abs(rng.normal(size=(spec.classes, spec.attributes))),
-    )
-    model = create_model(cfg, inputs).train()
-    loss_fn = create_loss(cfg, torch.arange(spec.seen), torch.arange(spec.seen, spec.classes))
+    _, model, loss_fn = model_at_shape(shape, model_name)
+    model.train()
     x = torch.rand(BATCH, spec.feature_dim, spec.side, spec.side)
     y = torch.randint(0, spec.seen, (BATCH,))
     return flop_breakdown(model, loss_fn, x, y)

@@ -20,10 +20,11 @@ import torch
 from torch.utils.benchmark import Timer
 from torch.utils.flop_counter import FlopCounterMode
 
-from crest.config import ModelConfig, load_config
+from crest.config import Config, ModelConfig, load_config
 from crest.device import autocast, choose_device
 from crest.markdown import md_table
-from crest.models import ArrayInputs, create_loss, create_model
+from crest.models import ArrayInputs, ZSLModel, create_loss, create_model
+from crest.models.contract import ModelLoss
 from crest.models.registry import recipe
 from crest.perf.flops import flop_breakdown
 
@@ -108,6 +109,27 @@ def _memory_mb(device: torch.device) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
+def model_at_shape(
+    shape: str, model_name: str | None = None, overrides: list[str] | None = None
+) -> tuple[Config, ZSLModel, ModelLoss]:
+    """The config, a seeded model (random class side of the shape's sizes) and its loss for one
+    step at ``shape``: ``model_name`` with its recipe for the shape's config (default: the
+    config's own model, CREST), then ``overrides``."""
+    spec = SHAPES[shape]
+    chosen = list(recipe(model_name, spec.config)) if model_name else []
+    cfg = load_config(spec.config, [*chosen, *(overrides or [])])
+    rng = np.random.default_rng(0)
+    torch.manual_seed(0)
+    shape_only = ArrayInputs(
+        spec.feature_dim,
+        rng.normal(size=(spec.attributes, 300)),
+        np.abs(rng.normal(size=(spec.classes, spec.attributes))),
+    )
+    model = create_model(cfg, shape_only)
+    loss_fn = create_loss(cfg, torch.arange(spec.seen), torch.arange(spec.seen, spec.classes))
+    return cfg, model, loss_fn
+
+
 def run_bench(
     shape: str = "cub",
     precision: str = "fp32",
@@ -129,21 +151,12 @@ def run_bench(
     model with its recipe for the shape's config (default: the config's own model, CREST);
     ``breakdown`` adds the step's FLOPs by part."""
     spec = SHAPES[shape]
-    side, attributes, classes, seen = spec.side, spec.attributes, spec.classes, spec.seen
+    side, classes, seen = spec.side, spec.classes, spec.seen
     dev = choose_device(device)
-    chosen = list(recipe(model_name, spec.config)) if model_name else []
-    cfg = load_config(spec.config, [*chosen, *(model_overrides or [])])
+    cfg, model, loss_fn = model_at_shape(shape, model_name, model_overrides)
     mcfg: ModelConfig = cfg.model
-    rng = np.random.default_rng(0)
-    torch.manual_seed(0)
-    shape_only = ArrayInputs(
-        spec.feature_dim,
-        rng.normal(size=(attributes, 300)),
-        np.abs(rng.normal(size=(classes, attributes))),
-    )
-    model = create_model(cfg, shape_only)
     model.to(dev)
-    loss_fn = create_loss(cfg, torch.arange(seen), torch.arange(seen, classes)).to(dev)
+    loss_fn = loss_fn.to(dev)
     opt = torch.optim.Adam(model.parameters(), lr=1e-4)
     x = y = torch.empty(0)  # the training batch is made after the inference measurement
     net: Callable[[torch.Tensor], Any] = torch.compile(model) if compile else model
@@ -217,7 +230,7 @@ def run_bench(
         batch=batch,
         regions=side * side,
         feature_dim=spec.feature_dim,
-        attributes=attributes,
+        attributes=spec.attributes,
         classes=classes,
         d=mcfg.d,
         step_ms_median=1000 * step,
