@@ -19,6 +19,8 @@ import numpy as np
 import pytest
 import torch
 
+import crest.models.linear
+import crest.regions
 from crest.config import load_config
 from crest.models import ArrayInputs, create_loss, create_model
 from crest.models.registry import REGISTRY, recipe
@@ -84,6 +86,18 @@ def test_outputs_loss_and_gradient_are_unchanged(name: str) -> None:
         assert a.shape == b.shape, f"{name}.{key}: shape {a.shape}, pinned {b.shape}"
         scale = max(1.0, float(np.abs(b).max(initial=0.0)))
         np.testing.assert_allclose(a, b, rtol=0, atol=TOLERANCE * scale, err_msg=f"{name}.{key}")
+
+
+@pytest.mark.parametrize("name", sorted(REGISTRY))
+def test_the_cpu_blocked_paths_keep_the_pinned_values(
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same values when every linear layer runs its CPU row blocks (blocks of 5 rows) and the
+    region projection runs in chunks of 3 samples: paths the tiny golden inputs never reach."""
+    monkeypatch.setattr(crest.models.linear, "MIN_ROWS", 1)
+    monkeypatch.setattr(crest.models.linear, "ROW_BLOCK", 5)
+    monkeypatch.setattr(crest.regions, "CPU_PROJECTION_CHUNK", 3)
+    test_outputs_loss_and_gradient_are_unchanged(name)
 
 
 if __name__ == "__main__" and "--write" in sys.argv:

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 import numpy as np
 import torch
 
+from crest.cpu_allocator import keep_freed_memory
 from crest.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -31,10 +32,12 @@ def choose_device(name: str = "auto") -> torch.device:
     if name == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
-        return torch.device("cpu")
+        name = "cpu"
     device = torch.device(name)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError(f"device {name!r}: CUDA is not available on this machine")
+    if device.type == "cpu":
+        keep_freed_memory()  # large temporaries reuse memory instead of faulting pages in
     return device
 
 

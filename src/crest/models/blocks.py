@@ -10,12 +10,13 @@ from torch import nn
 
 from crest.models.dropout import Dropout
 from crest.models.dropout import dropout as apply_dropout
+from crest.models.linear import Linear
 
 
 class FeedForward(nn.Module):
     def __init__(self, d: int, d_ff: int, dropout: float) -> None:
         super().__init__()
-        self.fc1, self.fc2 = nn.Linear(d, d_ff), nn.Linear(d_ff, d)
+        self.fc1, self.fc2 = Linear(d, d_ff), Linear(d_ff, d)
         self.dropout = Dropout(dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -62,8 +63,8 @@ class SelfAttentionBlock(nn.Module):
 
     def __init__(self, d: int, d_ff: int, dropout: float) -> None:
         super().__init__()
-        self.qkv = nn.Linear(d, 3 * d)
-        self.out = nn.Linear(d, d)
+        self.qkv = Linear(d, 3 * d)
+        self.out = Linear(d, d)
         self.norm1, self.norm2 = nn.LayerNorm(d), nn.LayerNorm(d)
         self.ffn = FeedForward(d, d_ff, dropout)
         self.dropout = Dropout(dropout)
@@ -87,8 +88,8 @@ class CrossAttentionBlock(nn.Module):
 
     def __init__(self, d: int, d_ff: int, dropout: float) -> None:
         super().__init__()
-        self.q, self.k, self.v = nn.Linear(d, d), nn.Linear(d, d), nn.Linear(d, d)
-        self.out = nn.Linear(d, d)
+        self.q, self.k, self.v = Linear(d, d), Linear(d, d), Linear(d, d)
+        self.out = Linear(d, d)
         self.norm1, self.norm2 = nn.LayerNorm(d), nn.LayerNorm(d)
         self.ffn = FeedForward(d, d_ff, dropout)
         self.dropout = Dropout(dropout)

@@ -62,7 +62,9 @@ class VisualGrounding(nn.Module):
         f, weights = self.decoder(
             queries, u, batch=regions.shape[0], return_weights=return_attention
         )
-        scores = torch.einsum("bad,ad->ba", f, projected)  # a^V_i = (W_Vᵀ v_i) · f^V_i
+        # a^V_i = (W_Vᵀ v_i) · f^V_i; a product and a sum, where einsum would transpose f to
+        # (A, B, d) and run A matrix-vector products forwards and backwards
+        scores = (f * projected).sum(dim=-1)
         return scores, weights, f
 
 

@@ -98,12 +98,14 @@ class DazleModel(ZSLModel):
         maps = shared_product(flat, keys.to(flat.dtype), weight_left=True).float()
         maps = maps / norms.unsqueeze(1)
         with torch.autocast(device_type=feature_map.device.type, enabled=False):
-            a = v.shape[0]
-            att_logits, score_maps = maps[:, :a], maps[:, a : 2 * a]
+            # split, not sliced: the backward pass is one concatenation of the parts' gradients,
+            # where three slices each fill a zero (B, k·A, R) gradient and add them up
+            parts = maps.split(v.shape[0], dim=1)
+            att_logits, score_maps = parts[0], parts[1]
             alpha = torch.softmax(att_logits, dim=-1)  # (B, A, R)
             scores = (alpha * score_maps).sum(dim=-1)  # e (B, A)
             if self.W_3 is not None:
-                gate = torch.sigmoid((alpha * maps[:, 2 * a :]).sum(dim=-1))  # β (B, A)
+                gate = torch.sigmoid((alpha * parts[2]).sum(dim=-1))  # β (B, A)
             else:
                 gate = torch.ones_like(scores)
             embedding = gate * scores

@@ -21,6 +21,7 @@ from crest.models.blocks import FeedForward, attend, attention_weights
 from crest.models.contract import ModelOutput, ZSLModel
 from crest.models.dropout import Dropout
 from crest.models.dropout import dropout as apply_dropout
+from crest.models.linear import Linear
 from crest.regions import embed_regions
 from crest.settings.transzero import TransZeroConfig
 
@@ -70,7 +71,7 @@ class EncoderLayer(nn.Module):
 
     def __init__(self, d: int, d_ff: int, p: float, attention_p: float) -> None:
         super().__init__()
-        self.q, self.k, self.v, self.o = (_xavier(nn.Linear(d, d)) for _ in range(4))
+        self.q, self.k, self.v, self.o = (_xavier(Linear(d, d)) for _ in range(4))
         self.norm_attention, self.norm_residual, self.norm_ffn = (nn.LayerNorm(d) for _ in range(3))
         self.ffn = FeedForward(d, d_ff, p)
         self.dropout = Dropout(p)
@@ -92,8 +93,8 @@ class AttentionProjections(nn.Module):
 
     def __init__(self, d: int) -> None:
         super().__init__()
-        self.q, self.k, self.v = (_xavier(nn.Linear(d, d), fan_out=3 * d) for _ in range(3))
-        self.o = nn.Linear(d, d)
+        self.q, self.k, self.v = (_xavier(Linear(d, d), fan_out=3 * d) for _ in range(3))
+        self.o = Linear(d, d)
         nn.init.zeros_(self.o.bias)
 
 

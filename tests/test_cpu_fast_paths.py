@@ -1,0 +1,68 @@
+"""The CPU speed paths of issue 29: row-blocked linear layers and the allocator setting.
+
+Their arithmetic is pinned by ``test_golden_outputs.py`` (which also runs every model through
+the blocked paths); these tests check when each path is taken and what it leaves alone.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+import crest.models.linear as blocked
+from crest.models.linear import Linear
+
+
+def test_a_large_input_runs_in_row_blocks_with_the_same_values_and_gradients() -> None:
+    torch.manual_seed(0)
+    layer = Linear(24, 40)
+    x = torch.randn(3, blocked.MIN_ROWS // 3 + 100, 24, requires_grad=True)
+    out = layer(x)
+    assert out.grad_fn is not None and "RowBlocked" in type(out.grad_fn).__name__
+    ref_x = x.detach().clone().requires_grad_()
+    ref = F.linear(ref_x, layer.weight, layer.bias)
+    torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-5)
+    probe = torch.randn_like(out)
+    grads = torch.autograd.grad((out * probe).sum(), (x, layer.weight, layer.bias))
+    expected = torch.autograd.grad((ref * probe).sum(), (ref_x, layer.weight, layer.bias))
+    for got, want in zip(grads, expected, strict=True):
+        torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-4)
+
+
+def test_small_inputs_autocast_and_other_dtypes_take_torchs_own_linear() -> None:
+    layer = Linear(8, 4)
+    small = layer(torch.randn(10, 8))
+    assert "RowBlocked" not in type(small.grad_fn).__name__
+    large = torch.randn(blocked.MIN_ROWS, 8)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert layer(large).dtype == torch.bfloat16  # autocast's cast, not the blocked path
+    assert "RowBlocked" not in type(layer.double()(large.double()).grad_fn).__name__
+
+
+def test_the_layer_keeps_nn_linears_parameters_and_state_dict() -> None:
+    layer = Linear(6, 3)
+    assert isinstance(layer, torch.nn.Linear)
+    assert set(layer.state_dict()) == {"weight", "bias"}
+
+
+def _applied(env: dict[str, str]) -> str:
+    code = (
+        "from crest.device import choose_device; import crest.cpu_allocator as a; "
+        "choose_device('cpu'); print(a._state.get('applied'))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    return out.stdout.strip().splitlines()[-1]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt: Linux only")
+def test_choosing_the_cpu_keeps_freed_memory_unless_told_not_to() -> None:
+    env = {k: v for k, v in os.environ.items() if k != "CREST_CPU_ALLOCATOR"}
+    assert _applied(env) == "True"
+    assert _applied({**env, "CREST_CPU_ALLOCATOR": "system"}) == "False"
