@@ -2,12 +2,16 @@
 
     python benchmarks/models_speed.py flops     # FLOPs per step, by part (counts: any machine, any load)
     python benchmarks/models_speed.py time      # step and inference timing, MFU, peak RSS (a quiet machine)
+    python benchmarks/models_speed.py split     # a whole run split into steps, evaluation… (quiet)
     python benchmarks/models_speed.py report    # benchmarks/results/models_speed.md from the JSON
 
 FLOPs are counted by one counter (``torch.utils.flop_counter`` through :mod:`crest.perf.flops`) on
 the eager model, batch 64, each model with its recipe for the shape's config. Timings are
 ``crest perf`` rounds (inference, training step and matmul peak in turn, medians), one model per
 process so that peak RSS is the model's own; they count only when nothing else runs on the cores.
+The split (``crest perf --data F --split N``) trains one `val`-protocol run of N validation
+epochs per model on the like-CUB file (128 × 7 × 7, 16 images per class; ``peers.world_file``)
+and splits its time into steps, data, evaluation, opinion fit, checkpoints and feature caching.
 Results accumulate in ``models_speed.json`` keyed by model and shape: a stage re-run replaces its
 own rows only.
 """
@@ -56,6 +60,8 @@ CREST_FINDINGS = [
     "gradient of a batched product against a broadcast weight was one gradient per sample, summed",
     "(fixed in `crest.regions.shared_product`; docs/performance.md item 7).",
 ]
+#: what the split shows (issue 29: evaluation, opinion fit and checkpoints ≤ 20 % of an epoch)
+SPLIT_NOTES: list[str] = []
 BATCH = 64
 
 
@@ -78,6 +84,65 @@ def time_one(model_name: str, shape: str, steps: int) -> dict[str, Any]:
     got: dict[str, Any] = json.loads(out.read_text())
     out.unlink()
     return got
+
+
+def split_one(model_name: str, epochs: int) -> dict[str, Any]:
+    """``crest perf --split`` on the like-CUB file, in its own process."""
+    from peers import world_file
+
+    out = RESULTS / f".split-{model_name}.json"
+    crest = str(Path(sys.executable).with_name("crest"))
+    cmd = [crest, "perf", "--model", model_name, "--shape", "like", "--steps", "1"]
+    cmd += ["--data", str(world_file("CUB")), "--split", str(epochs), "--json-out", str(out)]
+    subprocess.run(cmd, check=True)
+    got: dict[str, Any] = json.loads(out.read_text())["split"]
+    out.unlink()
+    return got
+
+
+def split_rows(data: dict[str, Any]) -> list[list[str]]:
+    rows = []
+    for name in REGISTRY:
+        r = data.get("split", {}).get(name)
+        if not r:
+            continue
+        e, t = r["epoch_seconds"], r["total_seconds"]
+        rows.append(
+            [
+                name,
+                str(r["epochs"]),
+                f"{t:.1f}",
+                *(
+                    f"{r[k]:.1f} ({100 * r[k] / t:.0f} %)"
+                    for k in (
+                        "steps_seconds",
+                        "data_seconds",
+                        "eval_seconds",
+                        "opinion_seconds",
+                        "checkpoint_seconds",
+                    )
+                ),
+                f"{100 * r['around_steps_share']:.1f} %",
+                " / ".join(f"{e[k]:.2f}" for k in ("steps", "eval", "checkpoint", "opinion")),
+                f"{100 * r['epoch_around_steps_share']:.1f} %",
+            ]
+        )
+    return rows
+
+
+SPLIT_HEADER = [
+    "model",
+    "epochs (both phases)",
+    "run s",
+    "steps",
+    "data",
+    "evaluation",
+    "opinion fit",
+    "checkpoints",
+    "eval + opinion + checkpoints: run",
+    "steady epoch s: steps / eval / checkpoint / opinion",
+    "… share of the epoch",
+]
 
 
 def load() -> dict[str, Any]:
@@ -153,18 +218,27 @@ def report(data: dict[str, Any]) -> str:
         lines += ["", *TIMING_NOTES]
     else:
         lines += ["", "Timing: not yet measured (it needs a machine on which nothing else runs)."]
+    split = split_rows(data)
+    if split:
+        lines += ["", "## Where a run's time goes (like-CUB file, quiet machine, 2 threads)", ""]
+        lines += [md_table(SPLIT_HEADER, split), "", *SPLIT_NOTES]
     return "\n".join(lines) + "\n"
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("stage", choices=["flops", "time", "report"])
+    p.add_argument("stage", choices=["flops", "time", "split", "report"])
+    p.add_argument("--split-epochs", type=int, default=5, help="validation epochs of a split run")
     p.add_argument("--models", nargs="*", default=list(REGISTRY))
     p.add_argument("--shapes", nargs="*", default=SHAPE_NAMES)
     p.add_argument("--steps", type=int, default=5)
     args = p.parse_args()
     data = load()
-    for name in args.models if args.stage != "report" else []:
+    for name in args.models if args.stage == "split" else []:
+        data.setdefault("split", {})[name] = split_one(name, args.split_epochs)
+        save(data)
+        print(f"split: {name} done", flush=True)
+    for name in args.models if args.stage in ("flops", "time") else []:
         for shape in args.shapes:
             if args.stage == "flops":
                 data.setdefault("flops", {}).setdefault(name, {})[shape] = count(name, shape)

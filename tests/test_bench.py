@@ -100,6 +100,44 @@ def test_bench_epochs_times_each_cache_mode_and_projects_a_full_run(tiny_world, 
         assert r["projected_full_run_minutes"] >= 200 * per_image * 7057 / 60 * 0.99
 
 
+def test_perf_split_accounts_for_a_whole_val_protocol_run(tiny_world, tmp_path):
+    out = tmp_path / "split.json"
+    sets = [a for item in SMALL for a in ("--set", item)]
+    res = crest_cli(
+        "perf",
+        "--shape",
+        "cub7",
+        "--batch",
+        "8",
+        "--inference-batch",
+        "16",
+        "--steps",
+        "1",
+        "--data",
+        str(tiny_world),
+        "--split",
+        "2",
+        "--json-out",
+        str(out),
+        *sets,
+    )
+    assert res.returncode == 0, res.stderr
+    assert "one val-protocol run of 2 validation epochs" in res.stdout
+    r = json.loads(out.read_text())["split"]
+    # 2 validation epochs, then the final phase retrained up to the epoch validation chose
+    assert 3 <= r["epochs"] <= 4
+    for key in ("steps_seconds", "eval_seconds", "checkpoint_seconds", "opinion_seconds"):
+        assert r[key] > 0, key
+    parts = sum(
+        v
+        for k, v in r.items()
+        if k.endswith("_seconds") and isinstance(v, float) and k != "total_seconds"
+    )
+    assert parts <= r["total_seconds"] * 1.01
+    assert 0 < r["around_steps_share"] < 1 and 0 < r["epoch_around_steps_share"] < 1
+    assert set(r["epoch_seconds"]) == {"steps", "data", "eval", "checkpoint", "opinion"}
+
+
 def test_bench_epochs_without_data_is_a_clear_error():
     res = crest_cli(
         "bench",

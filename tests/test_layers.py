@@ -21,6 +21,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "crest.atomic",
             "crest.paths",
             "crest.version",
+            "crest.cpu_allocator",
             "crest.device",
             "crest.settings",
             "crest.config",

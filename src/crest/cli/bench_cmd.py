@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,7 @@ from crest.cli.output import add_overrides
 from crest.errors import CrestError
 from crest.models.registry import REGISTRY, recipe
 from crest.perf.bench import SHAPES, as_table, profile_table, run_bench, to_dict
-from crest.perf.epochs import epochs_table, time_epochs
+from crest.perf.epochs import epochs_table, split_run, split_table, time_epochs
 from crest.perf.epochs import to_dicts as epoch_dicts
 from crest.perf.flops import breakdown_table
 
@@ -71,6 +72,15 @@ def register(sub: Any) -> None:
         "trainer, evaluation every epoch) and project a 200-epoch CUB run from the last epoch",
     )
     p.add_argument(
+        "--split",
+        type=int,
+        default=0,
+        metavar="N",
+        help="with --data: train one val-protocol run of N validation epochs (opinion fit, "
+        "retraining on trainval) and split its time into steps, data, evaluation, opinion fit, "
+        "checkpoints and feature caching",
+    )
+    p.add_argument(
         "--cache",
         nargs="+",
         default=["stream", "ram", "device"],
@@ -85,6 +95,8 @@ def register(sub: Any) -> None:
 def cmd_bench(args: argparse.Namespace) -> int:
     if args.epochs > 0 and args.data is None:
         raise CrestError("crest bench --epochs needs --data FILE (a benchmark file to train on)")
+    if args.split > 0 and args.data is None:
+        raise CrestError("crest bench --split needs --data FILE (a benchmark file to train on)")
     result = run_bench(
         args.shape,
         args.precision,
@@ -127,6 +139,25 @@ def cmd_bench(args: argparse.Namespace) -> int:
         print(f"\n{args.epochs} epochs on {args.data} per data.cache mode:")
         print(epochs_table(timings))
         report["epochs"] = epoch_dicts(timings)
+    if args.split > 0 and args.data is not None:
+        split = split_run(
+            args.data,
+            args.split,
+            config=SHAPES[args.shape].config,
+            overrides=[
+                *(recipe(args.model, SHAPES[args.shape].config) if args.model else ()),
+                f"train.precision={args.precision}",
+                f"train.device={args.device}",
+                *args.overrides,
+            ],
+        )
+        print(f"\none val-protocol run of {args.split} validation epochs on {args.data}, split:")
+        print(split_table([split]))
+        report["split"] = {
+            **asdict(split),
+            "around_steps_share": split.around_steps_share,
+            "epoch_around_steps_share": split.epoch_around_steps_share,
+        }
     if args.json_out:
         write_text_atomic(args.json_out, json.dumps(report, indent=2))
     return 0

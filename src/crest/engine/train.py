@@ -153,6 +153,7 @@ class Trainer:
         self._class_side = class_side_state(self.bench)
         self.cache: FeatureCache | None = None
         self.cache_seconds = 0.0  # spent reading features into the cache
+        self.opinion_seconds = 0.0  # spent fitting the reported opinion on validation outputs
         self.tracker: Tracker = NoTracker()  # train.logger, rank 0 only
         self.history: list[dict[str, Any]] = (
             list(self.resume_state["history"]) if self.resume_state else []
@@ -271,7 +272,9 @@ class Trainer:
                     "val_czsl": choice.czsl,
                 }
                 if cfg.eval.opinion == "validation" and not cfg.train.validation_only:
+                    started = time.perf_counter()
                     opinion = self._fit_opinion(val, choice.gamma, choice.mu)
+                    self.opinion_seconds = time.perf_counter() - started
                     if opinion is not None:
                         self.selection_state["opinion"] = opinion.to_dict()
                 self.resume_state = None  # the final phase starts from scratch
@@ -454,7 +457,9 @@ class Trainer:
                 entry["eval_seconds"] = round(time.perf_counter() - started, 3)
             self.history.append(entry)
             if self.dist.is_main:
+                started = time.perf_counter()
                 self._checkpoint(model, optimizer, task, epoch, entry)
+                entry["checkpoint_seconds"] = round(time.perf_counter() - started, 3)
                 self.folder.write_history(self.history)
                 self.tracker.log(entry)
                 log.info(_epoch_line(entry, epochs))
@@ -562,6 +567,7 @@ class Trainer:
         sums: dict[str, torch.Tensor] = {}
         check_each_step = dev.type != "cuda"  # reading a CPU scalar costs nothing
         seen_samples, done, start = 0, 0, time.perf_counter()
+        waited, ready = 0.0, start  # time spent waiting for batches (reading, copying)
         bar = tqdm(
             total=steps,
             desc=f"{task.phase} epoch {epoch}/{epochs}",
@@ -570,6 +576,7 @@ class Trainer:
             disable=None if self.dist.is_main else True,
         )
         for step, (x, y) in enumerate(loader):
+            waited += time.perf_counter() - ready
             if step >= steps:
                 break
             with autocast(dev, self.precision):
@@ -593,6 +600,7 @@ class Trainer:
             bar.update(1)
             if check_each_step or step % 50 == 0:
                 bar.set_postfix(loss=f"{float(step_losses[step]):.3f}")
+            ready = time.perf_counter()
         bar.close()
         bad = torch.nonzero(~torch.isfinite(step_losses[:done])).flatten().tolist()
         if bad:  # CUDA: found at the end of the epoch, before anything of it is saved
@@ -605,6 +613,7 @@ class Trainer:
             "epoch": epoch,
             "loss": losses,
             "train_seconds": round(elapsed, 3),
+            "data_seconds": round(waited, 3),  # of train_seconds: waiting for batches
             "samples_per_s": round(seen_samples * self.dist.world_size / max(elapsed, 1e-9), 1),
         }
 

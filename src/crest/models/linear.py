@@ -2,12 +2,11 @@
 
 The attribute side of a transformer decoder is B × A rows (19,968 at batch 64 with CUB's 312
 attributes) of width d = 300. One (19968, 300) × (300, 300) product runs at about half of the
-CPU's matmul peak; the same product in blocks of 1,024 rows runs at 85-95 % of it (2 cores,
-AVX-512, fp32; measured by `benchmarks/models_speed.py`), because each block's rows stay in cache
-while all of the weight's columns use them. The arithmetic is the same: each output row is
-still its input row times the weight, and the weight's gradient is still one product over all
-rows. Only float32 CPU tensors with many rows take this path; everything else (a GPU, autocast,
-small inputs) is ``F.linear``.
+CPU's matmul peak; the same product in blocks of 1,024 rows at 80-90 % of it (2 cores, AVX-512,
+fp32), because each block's rows stay in cache while every column of the weight uses them. The
+arithmetic is the same: each output row is still its input row times the weight, and the
+weight's gradient is still one product over all rows. Only float32 CPU tensors with many rows
+take this path; everything else (a GPU, autocast, small inputs) is ``F.linear``.
 """
 
 from __future__ import annotations
