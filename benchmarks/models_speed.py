@@ -40,12 +40,31 @@ SHAPE_NAMES = ["cub", "cub7", "like"]
 
 #: how the timing rows were taken and what they show (issue 29)
 TIMING_NOTES = [
-    "Taken on the 2-core development CPU (AVX-512, fp32 matmul peak 145–191 GFLOP/s measured in",
-    "each process), nothing else running, 3 rounds each, after `crest.regions.shared_product`",
-    "(one weight gradient per batch; docs/performance.md item 7). Against the code before it, in",
-    "one process, cub7, forward and backward: MSDN 567 → 302 ms, DAZLE 381 → 215 ms, CREST",
-    "1,204 → 1,137 ms. Not yet at the issue's bar: CREST 65 % and TransZero 61 % at cub7, DAZLE",
-    "69 % at the CUB shape; every model under 55 % at the like shape, where the matrices are small.",
+    "Taken on the 2-core development CPU (AVX-512), nothing else running, 3 rounds each, after",
+    "items 7-10 of docs/performance.md. The peak is now the fastest of 3 square 2048² products per",
+    "round (before: their mean), 180-192 GFLOP/s here: 3-6 % higher than before, so every MFU is",
+    "that much lower than the same step measured against the old peak. The host drifts by up to",
+    "±20 % over minutes (one TransZero CUB-shape row measured 2,202 ms where 8 processes, allocator",
+    "on or off, gave 1,739-1,815 ms minutes later), so a bar within a few points of a row is",
+    "decided by A/B runs, not by this table.",
+    "",
+    "A/B in alternating processes, this tree against the tree before (HEAD~2), medians of 3 rounds:",
+    "TransZero CUB shape 2,013 → 1,789 ms (63.6 → 74.8 % against the old peak); DAZLE CUB shape",
+    "822 / 772 → 743 / 756 ms; CREST like 241 / 233 → 229 / 224 ms (48.7-50.2 → 52.4-53.5 %).",
+    "In one process, blocked linear layers on and off alternated (cub7): TransZero 1,499 → 1,362",
+    "ms, CREST 1,054 → 986 ms. The allocator setting alone (`CREST_CPU_ALLOCATOR=system` against",
+    "the default, alternating processes): inference +12-18 % (TransZero CUB 136-143 → 160-163",
+    "samples/s, DAZLE cub7 567-583 → 657-679), training within noise (TransZero CUB 1,739-1,815",
+    "against 1,786-1,797 ms).",
+    "",
+    "Where the bar (75 % at cub and cub7) is not met, the step is matrix products at the speed",
+    "their shapes allow plus an elementwise tail. CREST at cub7 (profiled, 879 ms): 700 ms of",
+    "matmuls at 162 GFLOP/s on average (89 % of the peak; widths 300 and 512, 49-region blocks),",
+    "and 180 ms of dropout masks (31 ms), elementwise products, copies, LayerNorm and bias",
+    "gradients. With that tail at zero the step would be at 89 %; 75 % needs about 45 ms less.",
+    "No work is repeated per sample or per branch any more; what is left is a fused kernel's job",
+    "(attention with dropout, LayerNorm with its residual), which eager PyTorch on a CPU lacks and",
+    "`torch.compile` did not deliver on this CPU (item 11).",
 ]
 
 #: what the breakdown says (the counts are exact and machine-independent; issue 29, item 3)
@@ -61,7 +80,25 @@ CREST_FINDINGS = [
     "(fixed in `crest.regions.shared_product`; docs/performance.md item 7).",
 ]
 #: what the split shows (issue 29: evaluation, opinion fit and checkpoints ≤ 20 % of an epoch)
-SPLIT_NOTES: list[str] = []
+SPLIT_NOTES: list[str] = [
+    "Each run: 5 validation epochs (evaluating the validation classes after each), the reported",
+    "opinion fitted once on validation outputs, then the final phase retrained on trainval up to",
+    "the chosen epoch (evaluating the test classes after each). Steady epoch: medians over the",
+    "epochs after each phase's first, the opinion fit spread over the run's epochs.",
+    "",
+    "Evaluation, opinion fit and checkpoints are 18.4 % of CREST's steady epoch and 10.1 % of",
+    "TransZero's, under the issue's 20 %; DAZLE's and MSDN's are 28 %, over it. Checkpoints are",
+    "under 2 %, the opinion fit 3-6 %, data waiting 1 %: the rest is evaluation's forward passes,",
+    "which for DAZLE run at 158 GFLOP/s (the (B, 3A, D)·(B, D, R) product, 85 % of the peak;",
+    "profiled: 0.39 of its 0.74 s of evaluation over 4 epochs, the metrics 0.11 s). The share is",
+    "set by the protocol, not by waste: this file evaluates 1,278 test images after a 1,922-image",
+    "epoch (and about as many validation images as training images in the validation phase), and",
+    "a forward pass is a third of a training step's FLOPs, so a model whose steps are cheap spends",
+    "a quarter of its epoch evaluating. The authors' own code shows the same share on the same",
+    "file: 26 % for DAZLE and 28 % for MSDN (0.61 s of evaluation after a 1.73 s epoch; 0.73 after",
+    "1.85; `peers_speed.md`). Evaluating every epoch is what lets `val` choose an epoch and",
+    "`train.patience` stop; `train.eval_every=N` trades that choice for speed.",
+]
 BATCH = 64
 
 
