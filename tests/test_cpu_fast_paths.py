@@ -16,6 +16,7 @@ import torch.nn.functional as F
 
 import crest.models.linear as blocked
 from crest.models.linear import Linear
+from crest.regions import normalized_product
 
 
 def test_a_large_input_runs_in_row_blocks_with_the_same_values_and_gradients() -> None:
@@ -48,6 +49,26 @@ def test_the_layer_keeps_nn_linears_parameters_and_state_dict() -> None:
     layer = Linear(6, 3)
     assert isinstance(layer, torch.nn.Linear)
     assert set(layer.state_dict()) == {"weight", "bias"}
+
+
+@pytest.mark.parametrize("channels", [5, 40])  # fewer / more channels than maps: both sides
+@pytest.mark.parametrize("weight_left", [True, False])
+def test_normalized_product_scales_either_side_with_the_same_result(
+    channels: int, weight_left: bool
+) -> None:
+    torch.manual_seed(0)
+    x = torch.randn(3, channels, 7) * 4
+    weight = torch.randn(12, channels) if weight_left else torch.randn(channels, 12)
+    weight.requires_grad_()
+    got = normalized_product(x, weight, weight_left)
+    regions = F.normalize(x, dim=1)  # (B, D, R), each region (column) of unit length
+    ref_w = weight.detach().clone().requires_grad_()
+    want = ref_w @ regions if weight_left else regions.mT @ ref_w
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+    probe = torch.randn_like(got)
+    (g,) = torch.autograd.grad((got * probe).sum(), weight)
+    (r,) = torch.autograd.grad((want * probe).sum(), ref_w)
+    torch.testing.assert_close(g, r, rtol=1e-4, atol=1e-4)
 
 
 def _applied(env: dict[str, str]) -> str:

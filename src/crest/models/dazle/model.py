@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from crest.models.contract import ModelOutput, ZSLModel
-from crest.regions import shared_product
+from crest.regions import normalized_product
 from crest.settings.dazle import DazleConfig
 
 
@@ -88,15 +88,12 @@ class DazleModel(ZSLModel):
         z = self.class_matrix if class_matrix is None else class_matrix
         b, d, h, w = feature_map.shape
         flat = feature_map.reshape(b, d, h * w)  # (B, D_v, R), columns are regions
-        # region L2 norms over channels (the authors' normalize_F=True), clamped as F.normalize
-        norms = (flat.float() * flat.float()).sum(dim=1).sqrt().clamp_min(1e-12)  # (B, R)
         v = self.attribute_vectors()
         mats = [self.W_1, self.W_2] + ([self.W_3] if self.W_3 is not None else [])
         keys = torch.cat([v @ m for m in mats])  # (k·A, D_v): v_aᵀ W_k for each attribute
-        # (B, k·A, R): v_aᵀ W_k f_r with f_r = x_r / ‖x_r‖; the scale commutes with the product
-        # (one weight gradient for the batch, not one per sample: crest.regions.shared_product)
-        maps = shared_product(flat, keys.to(flat.dtype), weight_left=True).float()
-        maps = maps / norms.unsqueeze(1)
+        # (B, k·A, R): v_aᵀ W_k f_r with f_r = x_r / ‖x_r‖ (the authors' normalize_F=True); one
+        # weight gradient for the batch, not one per sample (crest.regions.shared_product)
+        maps = normalized_product(flat, keys.to(flat.dtype), weight_left=True).float()
         with torch.autocast(device_type=feature_map.device.type, enabled=False):
             # split, not sliced: the backward pass is one concatenation of the parts' gradients,
             # where three slices each fill a zero (B, k·A, R) gradient and add them up

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from crest.models.contract import ModelOutput, ZSLModel
-from crest.regions import shared_product
+from crest.regions import normalized_product
 from crest.settings.msdn import MsdnConfig
 
 #: the sub-nets' names in ``branches``
@@ -38,15 +38,13 @@ class MsdnOutput(ModelOutput):
 
 def project_regions(feature_map: torch.Tensor, maps: torch.Tensor) -> torch.Tensor:
     """(B, D_v, h, w) features and (K, D_v) maps → (B, R, K): each L2-normalised region times
-    every map. The norm divides the product (a per-region scale commutes with the linear map),
-    and the batched product reads each sample's (D_v, R) block as a transposed operand, so the
-    normalised (B, R, D_v) copy is never built (the manner of :func:`crest.regions.embed_regions`)."""
+    every map. The batched product reads each sample's (D_v, R) block as a transposed operand,
+    and the norm divides whichever side is smaller (:func:`crest.regions.normalized_product`),
+    so no normalised copy of the larger one is built."""
     b, d, h, w = feature_map.shape
     flat = feature_map.reshape(b, d, h * w)
     wt = maps.to(flat.dtype).t()  # (D_v, K)
-    norms = (flat * flat).sum(dim=1).sqrt().clamp_min(1e-12)  # (B, R), as F.normalize's eps
-    projected = shared_product(flat, wt, weight_left=False)  # (B, R, K), one weight gradient
-    return projected / norms.unsqueeze(-1).to(projected.dtype)
+    return normalized_product(flat, wt, weight_left=False)  # (B, R, K), one weight gradient
 
 
 class MsdnModel(ZSLModel):
