@@ -63,30 +63,16 @@ def test_asking_for_cuda_without_it_is_a_clear_error():
         choose_device("cuda:1")
 
 
+def small_perf_on(data, out, *extra):
+    """`crest perf` of a small model at the cub7 shape, one round, reading ``data``."""
+    sets = [a for item in SMALL for a in ("--set", item)]
+    common = ["--shape", "cub7", "--batch", "8", "--inference-batch", "16", "--steps", "1"]
+    return crest_cli("perf", *common, "--data", str(data), *extra, "--json-out", str(out), *sets)
+
+
 def test_bench_epochs_times_each_cache_mode_and_projects_a_full_run(tiny_world, tmp_path):
     out = tmp_path / "bench.json"
-    sets = [a for item in SMALL for a in ("--set", item)]
-    res = crest_cli(
-        "bench",
-        "--shape",
-        "cub7",
-        "--batch",
-        "8",
-        "--inference-batch",
-        "16",
-        "--steps",
-        "1",
-        "--data",
-        str(tiny_world),
-        "--epochs",
-        "2",
-        "--cache",
-        "stream",
-        "device",
-        "--json-out",
-        str(out),
-        *sets,
-    )
+    res = small_perf_on(tiny_world, out, "--epochs", "2", "--cache", "stream", "device")
     assert res.returncode == 0, res.stderr
     assert "2 epochs on" in res.stdout and "| data.cache |" in res.stdout
     rows = json.loads(out.read_text())["epochs"]
@@ -102,25 +88,7 @@ def test_bench_epochs_times_each_cache_mode_and_projects_a_full_run(tiny_world, 
 
 def test_perf_split_accounts_for_a_whole_val_protocol_run(tiny_world, tmp_path):
     out = tmp_path / "split.json"
-    sets = [a for item in SMALL for a in ("--set", item)]
-    res = crest_cli(
-        "perf",
-        "--shape",
-        "cub7",
-        "--batch",
-        "8",
-        "--inference-batch",
-        "16",
-        "--steps",
-        "1",
-        "--data",
-        str(tiny_world),
-        "--split",
-        "2",
-        "--json-out",
-        str(out),
-        *sets,
-    )
+    res = small_perf_on(tiny_world, out, "--split", "2")
     assert res.returncode == 0, res.stderr
     assert "one val-protocol run of 2 validation epochs" in res.stdout
     r = json.loads(out.read_text())["split"]

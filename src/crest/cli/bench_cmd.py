@@ -92,6 +92,16 @@ def register(sub: Any) -> None:
     p.set_defaults(func=cmd_bench)
 
 
+def _training_overrides(args: argparse.Namespace) -> list[str]:
+    """The model's recipe for the shape's config, the precision and device, then --set."""
+    return [
+        *(recipe(args.model, SHAPES[args.shape].config) if args.model else ()),
+        f"train.precision={args.precision}",
+        f"train.device={args.device}",
+        *args.overrides,
+    ]
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     if args.epochs > 0 and args.data is None:
         raise CrestError("crest bench --epochs needs --data FILE (a benchmark file to train on)")
@@ -119,22 +129,13 @@ def cmd_bench(args: argparse.Namespace) -> int:
         print(f"\ntop {len(result.profile)} operators of one training step (self time):")
         print(profile_table(result.profile))
     report = to_dict(result)
-    if args.epochs > 0:
-        if args.data is None:
-            raise CrestError(
-                "crest bench --epochs needs --data FILE (a benchmark file to train on)"
-            )
+    if args.epochs > 0 and args.data is not None:
         timings = time_epochs(
             args.data,
             args.cache,
             args.epochs,
             config=SHAPES[args.shape].config,
-            overrides=[
-                *(recipe(args.model, SHAPES[args.shape].config) if args.model else ()),
-                f"train.precision={args.precision}",
-                f"train.device={args.device}",
-                *args.overrides,
-            ],
+            overrides=_training_overrides(args),
         )
         print(f"\n{args.epochs} epochs on {args.data} per data.cache mode:")
         print(epochs_table(timings))
@@ -144,12 +145,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
             args.data,
             args.split,
             config=SHAPES[args.shape].config,
-            overrides=[
-                *(recipe(args.model, SHAPES[args.shape].config) if args.model else ()),
-                f"train.precision={args.precision}",
-                f"train.device={args.device}",
-                *args.overrides,
-            ],
+            overrides=_training_overrides(args),
         )
         print(f"\none val-protocol run of {args.split} validation epochs on {args.data}, split:")
         print(split_table([split]))
