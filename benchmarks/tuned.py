@@ -104,11 +104,10 @@ def run(args: argparse.Namespace) -> None:
         )
         if done or not claim(folder):
             continue
-        if job.kind == "tuned" and not study_done(
-            args.out / Job(job.world, job.model, "tune").folder, args.trials
-        ):
+        study = args.out / Job(job.world, job.model, "tune").folder
+        if job.kind == "tuned" and (not study_done(study, args.trials) or recipe_won(study)):
             (folder.parent / f".{folder.name}.claim").unlink(missing_ok=True)
-            continue  # its study is still running in another process
+            continue  # its study still runs elsewhere, or chose the recipe (its runs are those)
         logging.info("[%d/%d] %s", i + 1, len(todo), job.folder)
         try:
             run_job(job, args.out, args.trials)
@@ -119,6 +118,13 @@ def run(args: argparse.Namespace) -> None:
 def study_done(folder: Path, trials: int) -> bool:
     study = study_summary(folder)
     return study is not None and study["ended"] >= trials and (folder / "best.yaml").exists()
+
+
+def recipe_won(folder: Path) -> bool:
+    """Whether the study's best trial is its first, the recipe itself: its tuned config is the
+    recipe, so its `val` runs would repeat the recipe's (deterministic) runs."""
+    study = study_summary(folder)
+    return study is not None and study["best_trial"] == 0
 
 
 def study_summary(folder: Path) -> dict[str, Any] | None:
@@ -171,7 +177,9 @@ def report(root: Path, worlds: list[str], seeds: list[int], trials: int, table: 
         for model in MODELS:
             study = study_summary(root / Job(world, model, "tune").folder)
             recipe = {s: test_h(root, Job(world, model, "recipe", s)) for s in seeds}
-            tuned = {s: test_h(root, Job(world, model, "tuned", s)) for s in seeds}
+            same = study is not None and study["best_trial"] == 0
+            kind = "recipe" if same else "tuned"  # the recipe won: its runs are the tuned ones
+            tuned = {s: test_h(root, Job(world, model, kind, s)) for s in seeds}
             r = [100 * v for v in recipe.values() if v is not None]
             t = [100 * v for v in tuned.values() if v is not None]
             paired = [
@@ -185,9 +193,12 @@ def report(root: Path, worlds: list[str], seeds: list[int], trials: int, table: 
                 first = study["recipe_val_h"]
                 val = f"{'–' if first is None else f'{100 * first:.1f}'} → {100 * study['best_val_h']:.1f}"
             params = (
-                ", ".join(f"{k}={v:.3g}" for k, v in study["best_params"].items())
-                if study and study["best_params"]
-                else ("the recipe's own values" if study and study["best_trial"] == 0 else "–")
+                "trial 0: the recipe's own values"
+                if same
+                else ", ".join(
+                    f"{k}={v:.3g}" for k, v in (study or {}).get("best_params", {}).items()
+                )
+                or "–"
             )
             rows.append(
                 [
@@ -227,8 +238,8 @@ def report(root: Path, worlds: list[str], seeds: list[int], trials: int, table: 
         "config are each trained under `val` (epoch and γ chosen on validation classes, "
         "retrained on trainval, scored once on test) over seeds "
         f"{', '.join(map(str, seeds))}. H in %, mean ± std over seeds; the paired Δ is per "
-        "seed. The findings are in `tuned_findings` of the closing notes and docs/tune.md.\n\n"
-        + "\n".join(sections),
+        "seed. Where a study's best trial is its first (the recipe itself), the tuned config is the recipe "
+        "and its runs are the recipe's.\n\n" + "\n".join(sections),
     )
 
 
