@@ -859,6 +859,8 @@ def claim(folder: Path) -> bool:
             try:
                 os.kill(int(path.read_text() or 0), 0)
                 return False  # its holder is alive
+            except FileNotFoundError:
+                continue  # its holder finished between our two looks: try again
             except (ProcessLookupError, ValueError):
                 path.unlink(missing_ok=True)  # a stale claim of a process that died
     return False

@@ -37,6 +37,7 @@ from crest.metrics import Key
 from crest.run_folder import RunFolder
 from crest.tune.folder import StudyFolder
 from crest.tune.run import TuneSettings, tune
+from crest.tune.study import RECIPE, budget_used
 from crest_vs_peers import claim
 
 MODELS = ["dazle", "msdn", "crest", "transzero"]
@@ -121,10 +122,10 @@ def study_done(folder: Path, trials: int) -> bool:
 
 
 def recipe_won(folder: Path) -> bool:
-    """Whether the study's best trial is its first, the recipe itself: its tuned config is the
-    recipe, so its `val` runs would repeat the recipe's (deterministic) runs."""
+    """Whether the study's best trial is the recipe's own: its tuned config is the recipe, so
+    its `val` runs would repeat the recipe's (deterministic) runs."""
     study = study_summary(folder)
-    return study is not None and study["best_trial"] == 0
+    return study is not None and bool(study["recipe_won"])
 
 
 def study_summary(folder: Path) -> dict[str, Any] | None:
@@ -137,19 +138,18 @@ def study_summary(folder: Path) -> dict[str, Any] | None:
     if not names:
         return None
     study = optuna.load_study(study_name=names[0], storage=storage)
-    ended = [
-        t
-        for t in study.trials
-        if t.state in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
-    ]
-    complete = [t for t in ended if t.state == optuna.trial.TrialState.COMPLETE]
-    first = next((t for t in complete if t.number == 0), None)
+    trials = study.get_trials(deepcopy=False)
+    complete = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
+    pruned = [t for t in trials if t.state == optuna.trial.TrialState.PRUNED]
+    # the recipe's trial is marked (the first, or its retry after an interruption)
+    recipe = next((t for t in complete if t.user_attrs.get(RECIPE)), None)
     best = max(complete, key=lambda t: t.value or 0.0, default=None)
     return {
-        "ended": len(ended),
-        "pruned": len(ended) - len(complete),
-        "recipe_val_h": None if first is None else first.value,
+        "ended": budget_used(study),  # what `crest tune` counts toward --trials
+        "pruned": len(pruned),
+        "recipe_val_h": None if recipe is None else recipe.value,
         "best_val_h": None if best is None else best.value,
+        "recipe_won": best is not None and best is recipe,
         "best_trial": None if best is None else best.number,
         "best_params": {} if best is None else best.params,
     }
@@ -177,7 +177,7 @@ def report(root: Path, worlds: list[str], seeds: list[int], trials: int, table: 
         for model in MODELS:
             study = study_summary(root / Job(world, model, "tune").folder)
             recipe = {s: test_h(root, Job(world, model, "recipe", s)) for s in seeds}
-            same = study is not None and study["best_trial"] == 0
+            same = study is not None and bool(study["recipe_won"])
             kind = "recipe" if same else "tuned"  # the recipe won: its runs are the tuned ones
             tuned = {s: test_h(root, Job(world, model, kind, s)) for s in seeds}
             r = [100 * v for v in recipe.values() if v is not None]
@@ -193,7 +193,7 @@ def report(root: Path, worlds: list[str], seeds: list[int], trials: int, table: 
                 first = study["recipe_val_h"]
                 val = f"{'–' if first is None else f'{100 * first:.1f}'} → {100 * study['best_val_h']:.1f}"
             params = (
-                "trial 0: the recipe's own values"
+                "the recipe's own values"
                 if same
                 else ", ".join(
                     f"{k}={v:.3g}" for k, v in (study or {}).get("best_params", {}).items()
@@ -218,7 +218,7 @@ def report(root: Path, worlds: list[str], seeds: list[int], trials: int, table: 
                 [
                     "model",
                     "trials ended",
-                    "validation H: recipe (trial 0) → best trial",
+                    "validation H: recipe's trial → best trial",
                     "test H, authors' recipe (seeds)",
                     "test H, tuned (seeds)",
                     "paired Δ tuned − recipe",

@@ -35,6 +35,24 @@ def test_a_large_input_runs_in_row_blocks_with_the_same_values_and_gradients() -
         torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-4)
 
 
+def test_the_blocked_output_takes_in_place_operations_like_f_linear(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(blocked, "MIN_ROWS", 1)
+    monkeypatch.setattr(blocked, "ROW_BLOCK", 3)
+    torch.manual_seed(0)
+    layer = Linear(4, 6)
+    x = torch.randn(2, 5, 4, requires_grad=True)
+    out = layer(x)
+    assert "RowBlocked" in type(out.grad_fn).__name__ and out.shape == (2, 5, 6)
+    out.relu_()  # nn.ReLU(inplace=True) after a linear layer: no view error
+    out.sum().backward()
+    ref_x = x.detach().clone().requires_grad_()
+    F.linear(ref_x, layer.weight, layer.bias).relu().sum().backward()
+    assert x.grad is not None and ref_x.grad is not None
+    torch.testing.assert_close(x.grad, ref_x.grad)
+
+
 def test_small_inputs_autocast_and_other_dtypes_take_torchs_own_linear() -> None:
     layer = Linear(8, 4)
     small = layer(torch.randn(10, 8))

@@ -68,17 +68,22 @@ def shared_product(x: torch.Tensor, weight: torch.Tensor, weight_left: bool) -> 
     return out
 
 
-def normalized_product(x: torch.Tensor, weight: torch.Tensor, weight_left: bool) -> torch.Tensor:
+def normalized_product(
+    x: torch.Tensor, weight: torch.Tensor, weight_left: bool, out_dtype: torch.dtype | None = None
+) -> torch.Tensor:
     """:func:`shared_product` of every L2-normalised region (column of ``x`` (B, D, R)) with
     ``weight``, without building a normalised copy of the larger side: the per-region scale
     commutes with the product, so it divides the input when the input is the smaller tensor (a
     like world's 128 channels against DAZLE's 936 or MSDN's 1,248 maps) and the product
-    otherwise (CUB's 2,048 channels)."""
+    otherwise (CUB's 2,048 channels). ``out_dtype``: the product is cast to it before that
+    division (DAZLE divides in float32 under bf16 autocast)."""
     norms = (x * x).sum(dim=1).sqrt().clamp_min(1e-12)  # (B, R), as F.normalize's eps
     maps = weight.shape[0] if weight_left else weight.shape[1]
     if x.shape[1] < maps:
-        return shared_product(x / norms.unsqueeze(1).to(x.dtype), weight, weight_left)
+        out = shared_product(x / norms.unsqueeze(1).to(x.dtype), weight, weight_left)
+        return out if out_dtype is None else out.to(out_dtype)
     out = shared_product(x, weight, weight_left)
+    out = out if out_dtype is None else out.to(out_dtype)
     scale = norms.unsqueeze(1) if weight_left else norms.unsqueeze(-1)
     return out / scale.to(out.dtype)
 

@@ -567,7 +567,9 @@ class Trainer:
         sums: dict[str, torch.Tensor] = {}
         check_each_step = dev.type != "cuda"  # reading a CPU scalar costs nothing
         seen_samples, done, start = 0, 0, time.perf_counter()
-        waited, ready = 0.0, start  # time spent waiting for batches (reading, copying)
+        # time spent waiting for batches (reading, copying): on the CPU only, where a step has
+        # finished when it returns; on CUDA a batch's copy waits for the previous step's kernels
+        waited, ready = 0.0, start
         bar = tqdm(
             total=steps,
             desc=f"{task.phase} epoch {epoch}/{epochs}",
@@ -613,7 +615,7 @@ class Trainer:
             "epoch": epoch,
             "loss": losses,
             "train_seconds": round(elapsed, 3),
-            "data_seconds": round(waited, 3),  # of train_seconds: waiting for batches
+            **({"data_seconds": round(waited, 3)} if check_each_step else {}),  # CPU only
             "samples_per_s": round(seen_samples * self.dist.world_size / max(elapsed, 1e-9), 1),
         }
 

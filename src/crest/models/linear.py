@@ -16,6 +16,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.autograd.function import once_differentiable
 
 #: rows per block of the CPU product, and the fewest rows that are split into blocks
 ROW_BLOCK = 1024
@@ -23,17 +24,20 @@ MIN_ROWS = 8192
 
 
 def _blocked_product(
-    x: torch.Tensor, weight_t: torch.Tensor, bias: torch.Tensor | None
+    x: torch.Tensor, weight_t: torch.Tensor, bias: torch.Tensor | None, shape: tuple[int, ...]
 ) -> torch.Tensor:
-    """``x @ weight_t (+ bias)`` for a 2-D ``x``, ROW_BLOCK rows at a time into one output."""
-    out = x.new_empty(x.shape[0], weight_t.shape[1])
+    """``x @ weight_t (+ bias)`` for a 2-D ``x``, ROW_BLOCK rows at a time, into a new tensor of
+    ``shape`` (the leading dimensions of the input and the output width): the tensor itself is
+    returned, not a view of it, so that in-place operations on it work as on ``F.linear``'s."""
+    result = x.new_empty(shape)
+    out = result.view(x.shape[0], weight_t.shape[1])
     for i in range(0, x.shape[0], ROW_BLOCK):
         rows = slice(i, i + ROW_BLOCK)
         if bias is None:
             torch.mm(x[rows], weight_t, out=out[rows])
         else:
             torch.addmm(bias, x[rows], weight_t, out=out[rows])
-    return out
+    return result
 
 
 class _RowBlockedLinear(torch.autograd.Function):
@@ -45,16 +49,16 @@ class _RowBlockedLinear(torch.autograd.Function):
         ctx.save_for_backward(flat, weight)
         ctx.shape = x.shape
         ctx.has_bias = bias is not None
-        out = _blocked_product(flat, weight.t(), bias)
-        return out.reshape(*x.shape[:-1], weight.shape[0])
+        return _blocked_product(flat, weight.t(), bias, (*x.shape[:-1], weight.shape[0]))
 
     @staticmethod
+    @once_differentiable  # no double backward through the blocked path (F.linear has one)
     def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
         flat, weight = ctx.saved_tensors
         g = grad.reshape(-1, grad.shape[-1])
         grad_x = grad_w = grad_b = None
         if ctx.needs_input_grad[0]:
-            grad_x = _blocked_product(g, weight, None).reshape(ctx.shape)
+            grad_x = _blocked_product(g, weight, None, tuple(ctx.shape))
         if ctx.needs_input_grad[1]:
             grad_w = g.t() @ flat  # one product over all rows
         if ctx.has_bias and ctx.needs_input_grad[2]:
@@ -65,12 +69,12 @@ class _RowBlockedLinear(torch.autograd.Function):
 def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
     """``F.linear(x, weight, bias)``, in row blocks for large float32 CPU inputs."""
     if (
-        x.device.type == "cpu"
+        not torch.compiler.is_compiling()
+        and x.device.type == "cpu"
         and x.dtype == torch.float32
         and weight.dtype == torch.float32
         and x.numel() >= MIN_ROWS * x.shape[-1]
         and not torch.is_autocast_enabled("cpu")
-        and not torch.compiler.is_compiling()
     ):
         out: torch.Tensor = _RowBlockedLinear.apply(x, weight, bias)
         return out

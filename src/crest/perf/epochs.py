@@ -123,7 +123,7 @@ class RunSplit:
     epochs: int  # trained in both phases together
     total_seconds: float  # the run's wall time (caching the features included)
     steps_seconds: float  # forward, backward and optimiser steps
-    data_seconds: float  # waiting for batches
+    data_seconds: float  # waiting for batches (CPU runs; on CUDA it is inside steps_seconds)
     eval_seconds: float  # scoring validation / test classes after every epoch
     opinion_seconds: float  # fitting the reported opinion on validation outputs, once
     checkpoint_seconds: float  # writing last.pt (and best*.pt) after every epoch

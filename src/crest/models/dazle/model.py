@@ -93,7 +93,7 @@ class DazleModel(ZSLModel):
         keys = torch.cat([v @ m for m in mats])  # (k·A, D_v): v_aᵀ W_k for each attribute
         # (B, k·A, R): v_aᵀ W_k f_r with f_r = x_r / ‖x_r‖ (the authors' normalize_F=True); one
         # weight gradient for the batch, not one per sample (crest.regions.shared_product)
-        maps = normalized_product(flat, keys.to(flat.dtype), weight_left=True).float()
+        maps = normalized_product(flat, keys.to(flat.dtype), True, out_dtype=torch.float32)
         with torch.autocast(device_type=feature_map.device.type, enabled=False):
             # split, not sliced: the backward pass is one concatenation of the parts' gradients,
             # where three slices each fill a zero (B, k·A, R) gradient and add them up
