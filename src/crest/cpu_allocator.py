@@ -3,8 +3,8 @@
 glibc's malloc serves every block over 32 MB with a fresh ``mmap`` and unmaps it on free, so
 each large temporary of a training step (a (64, 2048, 196) float tensor is 103 MB) starts on
 pages the kernel must fault in and zero, one 4 KB page at a time: copying such a tensor took
-32 ms, against 6.5 ms once freed memory is kept and reused (2 cores, measured in
-``benchmarks/models_speed.py``'s process). ``mallopt(M_MMAP_MAX, 0)`` serves large blocks from
+32 ms, against 6.5 ms once freed memory is kept and reused (2 cores, one process per
+setting, alternated; docs/performance.md item 9). ``mallopt(M_MMAP_MAX, 0)`` serves large blocks from
 the heap instead, and ``M_TRIM_THRESHOLD`` keeps freed heap memory in the process. The cost:
 the process's resident memory stays near its peak once reached (measured: +2-8 % peak RSS).
 It is done once, when a CPU is chosen to compute on; ``CREST_CPU_ALLOCATOR=system`` leaves

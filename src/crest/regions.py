@@ -68,6 +68,13 @@ def shared_product(x: torch.Tensor, weight: torch.Tensor, weight_left: bool) -> 
     return out
 
 
+def region_norms(x: torch.Tensor) -> torch.Tensor:
+    """The L2 norm of every region (column) of ``x`` (B, D, R), (B, R). A sum of squares reads
+    the strided channel axis 2x faster than vector_norm here; clamped like F.normalize's eps so
+    an all-zero region stays finite."""
+    return (x * x).sum(dim=1).sqrt().clamp_min(1e-12)
+
+
 def normalized_product(
     x: torch.Tensor, weight: torch.Tensor, weight_left: bool, out_dtype: torch.dtype | None = None
 ) -> torch.Tensor:
@@ -77,13 +84,15 @@ def normalized_product(
     like world's 128 channels against DAZLE's 936 or MSDN's 1,248 maps) and the product
     otherwise (CUB's 2,048 channels). ``out_dtype``: the product is cast to it before that
     division (DAZLE divides in float32 under bf16 autocast)."""
-    norms = (x * x).sum(dim=1).sqrt().clamp_min(1e-12)  # (B, R), as F.normalize's eps
-    maps = weight.shape[0] if weight_left else weight.shape[1]
-    if x.shape[1] < maps:
-        out = shared_product(x / norms.unsqueeze(1).to(x.dtype), weight, weight_left)
-        return out if out_dtype is None else out.to(out_dtype)
-    out = shared_product(x, weight, weight_left)
-    out = out if out_dtype is None else out.to(out_dtype)
+    norms = region_norms(x)
+    scale_input = x.shape[1] < (weight.shape[0] if weight_left else weight.shape[1])
+    out = shared_product(
+        x / norms.unsqueeze(1).to(x.dtype) if scale_input else x, weight, weight_left
+    )
+    if out_dtype is not None:
+        out = out.to(out_dtype)
+    if scale_input:
+        return out
     scale = norms.unsqueeze(1) if weight_left else norms.unsqueeze(-1)
     return out / scale.to(out.dtype)
 
@@ -106,9 +115,7 @@ def embed_regions(feature_map: torch.Tensor, linear: torch.nn.Linear) -> torch.T
     parts = []
     for i in range(0, b, chunk):
         piece = flat[i : i + chunk]
-        # a sum of squares reads the strided channel axis 2x faster than vector_norm here;
-        # clamped like F.normalize's eps so an all-zero region stays finite
-        norms = (piece * piece).sum(dim=1).sqrt().clamp_min(1e-12)  # (b, R)
+        norms = region_norms(piece)  # (b, R)
         projected = shared_product(piece, wt, weight_left=False)  # (b, R, d)
         parts.append(projected / norms.unsqueeze(-1))
     out = parts[0] if len(parts) == 1 else torch.cat(parts)
