@@ -36,6 +36,18 @@ def test_auroc_by_hand():
     assert np.isnan(auroc(np.array([0.1]), np.array([1])))
 
 
+def test_auroc_equals_scikit_learn_with_ties():
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(0)
+    for n, levels in ((7, 3), (200, 5), (1000, 10_000)):  # heavy ties … almost none
+        scores = rng.integers(0, levels, n) / levels + rng.normal(0, 1e-9 if levels > 100 else 0, n)
+        positive = rng.random(n) < 0.3
+        positive[:2] = [True, False]
+        assert auroc(scores, positive) == pytest.approx(roc_auc_score(positive, scores), abs=1e-12)
+    assert np.isnan(auroc(np.array([0.1, np.nan]), np.array([1, 0])))
+
+
 def test_accuracy_coverage_by_hand():
     u = np.array([0.1, 0.9, 0.2, 0.8])  # most certain first: samples 0, 2, 3, 1
     correct = np.array([1, 0, 1, 0])

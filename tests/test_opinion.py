@@ -157,21 +157,22 @@ def test_fit_opinion_round_trips_and_reports_every_signal():
 
 @pytest.fixture(scope="module")
 def val_run(tmp_path_factory):
-    """A tiny run under `val`, trained in-process, recording every row the opinion fit reads."""
+    """A tiny run under `val`, trained in-process, recording every row the opinion fit reads
+    (the validation outputs its evaluation kept, or those of best_val.pt's model)."""
     import crest.engine.opinion_fit as opinion_fit
+    import crest.engine.train as train_module
     from crest.config import load_config
     from crest.data.schema.hdf5 import read_benchmark
     from crest.data.synthetic.generator import generate_default_world
-    from crest.engine.train import train
 
     spec = replace(TINY, seed=5, images_min=16, images_max=20, grid=3)
     world = generate_default_world(tmp_path_factory.mktemp("w") / "opinion.h5", spec)
     seen_rows: list[np.ndarray] = []
-    real = opinion_fit.collect_outputs
+    real = opinion_fit.fit_from_outputs
 
-    def recording(model, path, rows, *args, **kwargs):
-        seen_rows.append(np.asarray(rows))
-        return real(model, path, rows, *args, **kwargs)
+    def recording(seen_out, unseen_out, *args, **kwargs):
+        seen_rows.extend([np.asarray(seen_out.rows), np.asarray(unseen_out.rows)])
+        return real(seen_out, unseen_out, *args, **kwargs)
 
     cfg = load_config(
         "synthetic",
@@ -186,13 +187,31 @@ def val_run(tmp_path_factory):
     )
     run = tmp_path_factory.mktemp("runs") / "val"
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(opinion_fit, "collect_outputs", recording)
-        metrics = train(cfg, run)
-    return world, run, metrics, seen_rows, read_benchmark(world)
+        mp.setattr(opinion_fit, "fit_from_outputs", recording)
+        mp.setattr(train_module, "fit_from_outputs", recording)
+        trainer = train_module.Trainer(cfg, run)
+        metrics = trainer.run()
+    return world, run, metrics, seen_rows, read_benchmark(world), trainer
+
+
+def test_opinion_from_kept_outputs_equals_a_refit_from_best_val(val_run):
+    from crest.engine.selection import choose_val_setting
+
+    *_, trainer = val_run
+    kept = trainer.selection_state["opinion"]
+    choice = choose_val_setting(trainer.history, trainer.cfg.model.mu)
+    assert trainer.best_val_outputs is None  # used, then let go
+    # no outputs kept: the opinion is fitted on best_val.pt's model, scoring validation again
+    refit = trainer._fit_opinion(trainer.val_task(), choice)
+    assert refit is not None
+    assert kept["temperature"] == pytest.approx(refit.temperature, rel=1e-6)
+    assert kept["level"] == pytest.approx(refit.level, rel=1e-6, abs=1e-9)
+    # (saved to 6 decimals)
+    assert kept["val_confidence"] == pytest.approx(list(refit.val_confidence), abs=1e-6)
 
 
 def test_nothing_is_fitted_on_test_rows(val_run):
-    _, _, metrics, seen_rows, bench = val_run
+    _, _, metrics, seen_rows, bench, _ = val_run
     assert seen_rows, "the opinion was never fitted"
     fitted = np.concatenate(seen_rows)
     test = np.concatenate([bench.splits["test_seen"], bench.splits["test_unseen"]])
@@ -204,7 +223,7 @@ def test_nothing_is_fitted_on_test_rows(val_run):
 
 
 def test_predict_max_risk_abstains_and_reports_coverage(val_run):
-    world, run, _, _, bench = val_run
+    world, run, _, _, bench, _ = val_run
     out = run / "pred.json"
     res = subprocess.run(
         [
@@ -246,7 +265,7 @@ def test_predict_max_risk_abstains_and_reports_coverage(val_run):
 def test_prediction_uncertainty_is_a_deprecated_alias(val_run):
     import crest
 
-    world, run, _, _, bench = val_run
+    world, run, _, _, bench, _ = val_run
     from crest.data.schema.dataset import FeatureDataset
 
     rows = bench.splits["test_unseen"][:4]

@@ -203,6 +203,35 @@ def test_validation_only_stops_before_the_test_split(train_world, tmp_path, monk
     assert main(refused) != 0 and not (tmp_path / "x").exists()
 
 
+@pytest.mark.parametrize("curve", [False, True])
+def test_val_reads_the_test_split_once_unless_a_curve_is_asked_for(
+    train_world, tmp_path, monkeypatch, curve
+):
+    import dataclasses
+
+    import crest.engine.train as train_module
+    from crest.cli import main
+
+    chosen = train_module.choose_val_setting
+
+    def third_epoch(history, mu):  # validation "chooses" epoch 3, so the final phase has 3
+        return dataclasses.replace(chosen(history, mu), epoch=3)
+
+    monkeypatch.setattr(train_module, "choose_val_setting", third_epoch)
+    run = tmp_path / "run"
+    extra = ("train.epochs=3", "train.selection=val", f"train.test_curve={str(curve).lower()}")
+    assert main(["train", *sets(train_world, *extra), "--out", str(run)]) == 0
+    entries = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    final = [e for e in entries if e["phase"] == "final"]
+    assert [e["epoch"] for e in final] == [1, 2, 3]
+    # validation scores every epoch; the test split only after the chosen epoch, or every epoch
+    assert all("gzsl_h" in e for e in entries if e["phase"] == "val")
+    assert ["gzsl_h" in e for e in final] == [curve, curve, True]
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["epoch"] == 3 and metrics["gzsl_h"] == final[-1]["gzsl_h"]
+    assert ("| final | 1 |" in (run / "report.md").read_text()) == curve
+
+
 def test_test_oracle_is_labelled(train_world, tmp_path):
     run = tmp_path / "oracle"
     res = crest(

@@ -248,6 +248,12 @@ class TrainConfig:
     )
     max_steps_per_epoch: int = doc(0, "cap on steps per epoch for quick runs (0 = full epochs)")
     eval_every: int = doc(1, "evaluate every N epochs (the last epoch always)")
+    test_curve: bool = doc(
+        False,
+        "under selection val, also score the test split after every train.eval_every epochs of "
+        "the final phase (a curve to look at; validation has already chosen the epoch); false "
+        "reads the test split once, after the chosen epoch",
+    )
     logger: str = doc(
         "none",
         "experiment tracking of every per-epoch metric and loss term: TensorBoard event files in "

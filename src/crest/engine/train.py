@@ -43,13 +43,14 @@ from crest.device import (
 )
 from crest.engine import distributed as D
 from crest.engine.checkpoint import load_checkpoint, save_checkpoint
-from crest.engine.evaluate import collect_outputs, mu_curve, zsl_metrics
-from crest.engine.opinion_fit import fit_on_validation
+from crest.engine.evaluate import Outputs, collect_outputs, mu_curve, zsl_metrics
+from crest.engine.opinion_fit import fit_from_outputs, fit_on_validation
 from crest.engine.optimizers import build_optimizer, set_warmup_lr
 from crest.engine.report import config_summary, write_report
 from crest.engine.resume import resumed_config
 from crest.engine.samplers import EpochShuffle, PKBatchSampler
 from crest.engine.selection import (
+    ValChoice,
     choose_val_setting,
     epochs_trained,
     epochs_without_improvement,
@@ -154,6 +155,10 @@ class Trainer:
         self.cache: FeatureCache | None = None
         self.cache_seconds = 0.0  # spent reading features into the cache
         self.opinion_seconds = 0.0  # spent fitting the reported opinion on validation outputs
+        # the validation outputs of the best validation epoch so far (epoch, seen, unseen): the
+        # opinion is fitted on them without scoring the validation rows a second time
+        self.best_val_outputs: tuple[int, Outputs, Outputs] | None = None
+        self.last_outputs: tuple[Outputs, Outputs] | None = None  # of the last evaluation
         self.tracker: Tracker = NoTracker()  # train.logger, rank 0 only
         self.history: list[dict[str, Any]] = (
             list(self.resume_state["history"]) if self.resume_state else []
@@ -273,7 +278,7 @@ class Trainer:
                 }
                 if cfg.eval.opinion == "validation" and not cfg.train.validation_only:
                     started = time.perf_counter()
-                    opinion = self._fit_opinion(val, choice.gamma, choice.mu)
+                    opinion = self._fit_opinion(val, choice)
                     self.opinion_seconds = time.perf_counter() - started
                     if opinion is not None:
                         self.selection_state["opinion"] = opinion.to_dict()
@@ -352,9 +357,18 @@ class Trainer:
             return OpinionSettings()
         return OpinionSettings.from_dict(self.selection_state.get("opinion"))
 
-    def _fit_opinion(self, val: Task, gamma: float, mu: float | None) -> OpinionSettings | None:
-        """The reported opinion fitted on the validation outputs of the epoch validation chose
-        (the model of ``best_val.pt``); None when that checkpoint is missing."""
+    def _fit_opinion(self, val: Task, choice: ValChoice) -> OpinionSettings | None:
+        """The reported opinion fitted on the validation outputs of the epoch validation chose:
+        those its evaluation kept, or (a run resumed after that epoch) the outputs of
+        ``best_val.pt``'s model; None when that checkpoint is missing."""
+        gamma, mu = choice.gamma, choice.mu
+        kept, self.best_val_outputs = self.best_val_outputs, None
+        if kept is not None and kept[0] == choice.epoch:  # the same on every rank: one history
+            opinion = fit_from_outputs(
+                kept[1], kept[2], val.seen, val.unseen, gamma, mu, self.cfg.eval.error_model
+            )
+            log.info("reported opinion: %s", opinion.describe())
+            return opinion
         D.barrier(self.dist)  # rank 0 wrote best_val.pt
         path = self.folder.best_val_checkpoint
         # rank 0 decides, so that no rank goes on to gather outputs the others never send
@@ -451,10 +465,17 @@ class Trainer:
             entry = self._train_epoch(
                 net, model, optimizer, criterion, loader, sampler, task, epoch, epochs
             )
-            if epoch % max(1, cfg.train.eval_every) == 0 or epoch == epochs:
+            if self._evaluates(task, epoch, epochs):
                 started = time.perf_counter()
                 entry.update(self._evaluate(model, task, gamma))  # sharded across ranks, exact
                 entry["eval_seconds"] = round(time.perf_counter() - started, 3)
+                scored = self.last_outputs
+                if (
+                    task.phase == "val"
+                    and scored is not None
+                    and improves(entry, self._earlier(entry, "val", Key.BEST_H), val_score)
+                ):  # the rule best_val.pt follows (_checkpoint)
+                    self.best_val_outputs = (epoch, *scored)
             self.history.append(entry)
             if self.dist.is_main:
                 started = time.perf_counter()
@@ -475,6 +496,18 @@ class Trainer:
                     cfg.train.patience,
                 )
                 break
+
+    def _evaluates(self, task: Task, epoch: int, epochs: int) -> bool:
+        """Whether ``epoch`` is scored: every ``train.eval_every`` epochs and the last. Under
+        `val` the final phase is scored once, at the epoch validation chose, unless
+        ``train.test_curve``: nothing reads the test curve there, and skipping it keeps a cheap
+        model's epoch from going mostly to evaluation (docs/performance.md)."""
+        train = self.cfg.train
+        if epoch == epochs:
+            return True
+        if task.phase == "final" and train.selection == "val" and not train.test_curve:
+            return False
+        return epoch % max(1, train.eval_every) == 0
 
     def _out_of_patience(self, task: Task) -> bool:
         """Whether ``task``'s phase has gone ``train.patience`` epochs without a better selection
@@ -632,6 +665,7 @@ class Trainer:
         }
         seen_out = collect_outputs(model, self.data_path, task.eval_seen, b.labels, **common)
         unseen_out = collect_outputs(model, self.data_path, task.eval_unseen, b.labels, **common)
+        self.last_outputs = (seen_out, unseen_out)
         metrics: dict[str, Any] = zsl_metrics(
             seen_out, unseen_out, task.seen, task.unseen, gamma, self._opinion(task.phase)
         )

@@ -124,13 +124,13 @@ class RunSplit:
     total_seconds: float  # the run's wall time (caching the features included)
     steps_seconds: float  # forward, backward and optimiser steps
     data_seconds: float  # waiting for batches (CPU runs; on CUDA it is inside steps_seconds)
-    eval_seconds: float  # scoring validation / test classes after every epoch
+    eval_seconds: float  # scoring the validation classes every epoch, the test classes once
     opinion_seconds: float  # fitting the reported opinion on validation outputs, once
     checkpoint_seconds: float  # writing last.pt (and best*.pt) after every epoch
     cache_seconds: float  # reading the features into memory, once
-    #: a steady epoch (medians over the epochs after each phase's first, which carries one-off
-    #: imports and allocations): steps, data, evaluation, checkpoint, and the opinion fit
-    #: spread over the run's epochs
+    #: a steady epoch (means over the epochs after each phase's first, which carries one-off
+    #: imports and allocations; an epoch without evaluation counts as 0 s of it): steps, data,
+    #: evaluation, checkpoint, and the opinion fit spread over the run's epochs
     epoch_seconds: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -160,9 +160,10 @@ def split_run(
     config: str = "synthetic",
     overrides: list[str] | None = None,
 ) -> RunSplit:
-    """Train one `val`-protocol run of ``epochs`` validation epochs (evaluation every epoch,
-    the reported opinion fitted on validation, retrained on trainval up to the chosen epoch) and
-    split its wall time into steps, data, evaluation, opinion fit, checkpoints and caching."""
+    """Train one `val`-protocol run of ``epochs`` validation epochs (validation scored every
+    epoch, the reported opinion fitted on validation, retrained on trainval up to the chosen
+    epoch and scored on test after it) and split its wall time into steps, data, evaluation,
+    opinion fit, checkpoints and caching."""
     cfg = load_config(
         config,
         [
@@ -186,14 +187,16 @@ def split_run(
     data_s = total_of("data_seconds")
     steady = [e for e in h if int(e["epoch"]) > 1] or h
 
-    def median_of(key: str) -> float:
-        return round(statistics.median(float(e.get(key, 0.0)) for e in steady), 4)
+    def mean_of(key: str) -> float:
+        # a mean, not a median: under `val` the final phase scores only its last epoch, and a
+        # median would call that evaluation free
+        return round(statistics.fmean(float(e.get(key, 0.0)) for e in steady), 4)
 
     epoch = {
-        "steps": round(median_of("train_seconds") - median_of("data_seconds"), 4),
-        "data": median_of("data_seconds"),
-        "eval": median_of("eval_seconds"),
-        "checkpoint": median_of("checkpoint_seconds"),
+        "steps": round(mean_of("train_seconds") - mean_of("data_seconds"), 4),
+        "data": mean_of("data_seconds"),
+        "eval": mean_of("eval_seconds"),
+        "checkpoint": mean_of("checkpoint_seconds"),
         "opinion": round(trainer.opinion_seconds / max(1, len(h)), 4),
     }
     return RunSplit(
