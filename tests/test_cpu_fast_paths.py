@@ -1,4 +1,5 @@
-"""The CPU speed paths of issue 29: row-blocked linear layers and the allocator setting.
+"""The CPU speed paths of issue 29: row-blocked linear layers, region fronts in one product and
+the allocator setting.
 
 Their arithmetic is pinned by ``test_golden_outputs.py`` (which also runs every model through
 the blocked paths); these tests check when each path is taken and what it leaves alone.
@@ -16,7 +17,7 @@ import torch.nn.functional as F
 
 import crest.models.linear as blocked
 from crest.models.linear import Linear
-from crest.regions import normalized_product
+from crest.regions import embed_regions_together, normalized_product, to_regions
 
 
 def test_a_large_input_runs_in_row_blocks_with_the_same_values_and_gradients() -> None:
@@ -87,6 +88,28 @@ def test_normalized_product_scales_either_side_with_the_same_result(
     (g,) = torch.autograd.grad((got * probe).sum(), weight)
     (r,) = torch.autograd.grad((want * probe).sum(), ref_w)
     torch.testing.assert_close(g, r, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("batch", [3, 37])  # one chunk of samples, and several with a remainder
+def test_fronts_embedded_together_match_each_linear_on_its_own(batch: int) -> None:
+    torch.manual_seed(0)
+    x = torch.randn(batch, 24, 3, 3) * 3
+    linears = [torch.nn.Linear(24, 10), torch.nn.Linear(24, 6, bias=False)]
+    got = embed_regions_together(x, linears)
+    want = [lin(to_regions(x)) for lin in linears]
+    probes = [torch.randn_like(w) for w in want]
+    params = [p for lin in linears for p in lin.parameters()]
+    grads = torch.autograd.grad(
+        sum((g * p).sum() for g, p in zip(got, probes, strict=True)), params
+    )
+    refs = torch.autograd.grad(
+        sum((w * p).sum() for w, p in zip(want, probes, strict=True)), params
+    )
+    for g, w in zip(got, want, strict=True):
+        assert g.shape == w.shape
+        torch.testing.assert_close(g, w, rtol=1e-5, atol=1e-5)
+    for g, r in zip(grads, refs, strict=True):
+        torch.testing.assert_close(g, r, rtol=1e-4, atol=1e-4)
 
 
 def _applied(env: dict[str, str]) -> str:

@@ -108,15 +108,26 @@ def embed_regions(feature_map: torch.Tensor, linear: torch.nn.Linear) -> torch.T
     chunk's norms and product computed while it is in cache; the weight gradient is one product
     per chunk (:func:`shared_product`). On a GPU the whole batch is one chunk.
     """
+    return embed_regions_together(feature_map, [linear])[0]
+
+
+def embed_regions_together(
+    feature_map: torch.Tensor, linears: list[torch.nn.Linear]
+) -> list[torch.Tensor]:
+    """``[embed_regions(feature_map, l) for l in linears]`` as one product against the linears'
+    weights side by side: the input is read, and its region norms computed, once, and the
+    product is as wide as all outputs together (CREST's two fronts: 600 columns, not 2 × 300)."""
     b, d, h, w = feature_map.shape
     flat = feature_map.reshape(b, d, h * w)
-    wt = linear.weight.to(flat.dtype).t()  # (D_v, d)
+    weight = linears[0].weight if len(linears) == 1 else torch.cat([x.weight for x in linears])
+    wt = weight.to(flat.dtype).t()  # (D_v, Σ d)
     chunk = CPU_PROJECTION_CHUNK if flat.device.type == "cpu" else b
     parts = []
     for i in range(0, b, chunk):
         piece = flat[i : i + chunk]
         norms = region_norms(piece)  # (b, R)
-        projected = shared_product(piece, wt, weight_left=False)  # (b, R, d)
+        projected = shared_product(piece, wt, weight_left=False)  # (b, R, Σ d)
         parts.append(projected / norms.unsqueeze(-1))
     out = parts[0] if len(parts) == 1 else torch.cat(parts)
-    return out + linear.bias if linear.bias is not None else out
+    pieces = [out] if len(linears) == 1 else out.split([x.out_features for x in linears], dim=-1)
+    return [p + x.bias if x.bias is not None else p for p, x in zip(pieces, linears, strict=True)]

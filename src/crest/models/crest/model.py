@@ -17,7 +17,7 @@ from crest.models.contract import ModelOutput, ZSLModel, concat_outputs, shared
 from crest.models.geometry import GeometryBias
 from crest.models.grounding import AttributeGrounding, VisualGrounding
 from crest.models.pattern_bank import MetaPatternBank
-from crest.regions import embed_regions, to_regions
+from crest.regions import embed_regions_together, to_regions
 
 #: inference piece size on the CPU: at the CUB shape (batch 256, 2 cores) pieces of 8, 16 and 32
 #: samples all ran at 53-60 samples/s, 64 at 48-53, the whole batch at 37 with 1.8 GB peak RSS
@@ -226,7 +226,11 @@ class CrestModel(ZSLModel):
         return_attention: bool,
     ) -> CrestOutput:
         z = self.class_matrix if class_matrix is None else class_matrix
-        regions = embed_regions(feature_map, self.region_embed)  # (B, R, d), regions L2-normalised
+        # (B, R, d), regions L2-normalised; AGT's own front (if any) in the same product
+        fronts = [self.region_embed]
+        if self.agt is not None and self.region_embed_agt is not None:
+            fronts.append(self.region_embed_agt)
+        regions, *own_agt = embed_regions_together(feature_map, fronts)
         # training fuses with μ (Eq. 16); the reported scores may use the μ validation chose
         mu = self.cfg.mu if self.training or self.cfg.score_mu is None else self.cfg.score_mu
         a_v = attention = a_a_raw = a_a = relevance = query = None
@@ -236,11 +240,7 @@ class CrestModel(ZSLModel):
                 regions, side.vgt_queries, side.vgt_projection, side.bias_vgt, return_attention
             )
         if self.agt is not None:
-            regions_agt = (
-                regions
-                if self.region_embed_agt is None
-                else embed_regions(feature_map, self.region_embed_agt)
-            )
+            regions_agt = own_agt[0] if own_agt else regions
             a_a_raw, relevance = self.agt(regions_agt, side.attributes_agt, side.bias_agt)
             a_a = a_a_raw
             if self.bank is not None:
