@@ -119,6 +119,10 @@ VARIANTS: dict[str, tuple[str, list[str]]] = {
         ["train.lr=0.0003"],
     ),
     "lr1e-4": ("Adam at lr 1e-4, the paper's rate", ["train.lr=0.0001"]),
+    "optimizer_lr3e-4": (
+        "MSDN's optimizer: RMSprop, momentum 0.9, batch 50, lr 3e-4 (its `synthetic` recipe)",
+        ["train.optimizer=rmsprop", "train.momentum=0.9", "train.batch_size=50", "train.lr=0.0003"],
+    ),
     "dropout04": ("dropout 0.4 (the recipe's 0.2 doubled)", ["model.dropout=0.4"]),
     "wd1e-3": ("weight decay 1e-3 (×10)", ["train.weight_decay=0.001"]),
     "wd0": (
@@ -138,6 +142,12 @@ PEER_VARIANTS: dict[str, tuple[str, str, list[str]]] = {
         "MSDN without its semantic distillation between the two sub-nets (λ_d = 0)",
         "msdn",
         ["msdn.lambda_distill=0"],
+    ),
+    "dazle_lr3e-4": (
+        "DAZLE at MSDN's learning rate (RMSprop 3e-4 instead of 1e-3): MSDN's recipe without "
+        "MSDN's structure",
+        "dazle",
+        ["train.lr=0.0003"],
     ),
     "msdn_a2v_only": (
         "MSDN scored by its attribute→visual sub-net alone (w_a2v = 1; both still trained)",
@@ -259,11 +269,18 @@ def _recipe(model: str) -> list[str]:
     return list(recipe(model, "synthetic"))
 
 
-def jobs(stage: str, worlds: list[str], labels: list[str], seeds: list[int]) -> list[Job]:
-    """World by world; in stage `protocol` every `val` run before any `test-oracle` run."""
+def jobs(
+    stage: str,
+    worlds: list[str],
+    labels: list[str],
+    seeds: list[int],
+    protocols: tuple[str, ...] = ("val", "test-oracle"),
+) -> list[Job]:
+    """World by world; in stage `protocol` every `val` run before any `test-oracle` run (of
+    ``protocols``: `val` alone runs the fair rows first and leaves the oracle's for later)."""
     out = []
     for world in worlds:
-        selections = ("val", "test-oracle") if stage == "protocol" else ("",)
+        selections = protocols if stage == "protocol" else ("",)
         for selection in selections:
             for seed in seeds:
                 for label in labels:
@@ -821,6 +838,13 @@ def main() -> None:
     p.add_argument("--set", dest="extra", action="append", default=[], help="extra override")
     p.add_argument("--out", type=Path, default=Path("runs/crest_vs_peers"))
     p.add_argument(
+        "--protocols",
+        nargs="+",
+        choices=["val", "test-oracle"],
+        default=["val", "test-oracle"],
+        help="stage protocol: which selections to run (val first)",
+    )
+    p.add_argument(
         "--table", type=Path, default=Path(__file__).parent / "results" / "crest_vs_peers_runs.md"
     )
     args = p.parse_args()
@@ -830,7 +854,8 @@ def main() -> None:
         print(args.table.read_text())
         return
     default = [*VARIANTS, *PEERS] if args.stage == "attribution" else ["crest", *PEERS]
-    todo = jobs(args.stage, args.worlds, args.labels or default, args.seeds)
+    protocols = tuple(p for p in ("val", "test-oracle") if p in args.protocols)
+    todo = jobs(args.stage, args.worlds, args.labels or default, args.seeds, protocols)
     remember_worlds(args.out, args.worlds)
     start = time.time()
     for i, job in enumerate(todo):
