@@ -308,8 +308,14 @@ def p_unseen_histogram(
 def branch_curves(path: Path, history: list[dict[str, Any]]) -> Path | None:
     """The model's scores against each of its branches alone over the epochs of the final phase:
     CZSL, best-γ H and, for evidential models, mean vacuity (what each branch contributes,
-    without an ablation). None for a model without branches."""
+    without an ablation). A `val` run scores the test split once, so its curves are those of
+    the validation phase. None for a model without branches."""
+    split = "test"
     entries = [e for e in history if e.get("branches") and e.get("eval_split") == "test"]
+    if len(entries) < 2:
+        validation = [e for e in history if e.get("branches") and e.get("phase") == "val"]
+        if len(validation) > len(entries):
+            split, entries = "validation", validation
     if not entries:
         return None
     epochs = [e["epoch"] for e in entries]
@@ -354,7 +360,7 @@ def branch_curves(path: Path, history: list[dict[str, Any]]) -> Path | None:
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=8)
-    fig.suptitle("Each branch and their combination, test split", fontsize=10, y=1.03)
+    fig.suptitle(f"Each branch and their combination, {split} split", fontsize=10, y=1.03)
     return save(fig, path)
 
 
