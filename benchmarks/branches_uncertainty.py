@@ -188,7 +188,12 @@ def main() -> None:
             path = world_file(name)
             cfg = load_config(
                 "synthetic",
-                [f"data.path={path}", f"train.epochs={EPOCHS[name]}", "train.selection=val"],
+                [
+                    f"data.path={path}",
+                    f"train.epochs={EPOCHS[name]}",
+                    "train.selection=val",
+                    "train.test_curve=true",  # u at epoch 3 of the final phase is a column
+                ],
             )
             ablate(
                 cfg,
