@@ -19,12 +19,14 @@ grid: each claims the next job no live process holds (run them with OMP_NUM_THRE
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
 import logging
-import os
 import statistics
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -860,35 +862,33 @@ def main() -> None:
     start = time.time()
     for i, job in enumerate(todo):
         folder = args.out / job.folder
-        if RunFolder(folder).is_finished() or not claim(folder):
-            continue  # done, or another process of this grid runs it
-        logging.info("[%d/%d] %s", i + 1, len(todo), job.folder)
-        try:
+        if RunFolder(folder).is_finished():
+            continue
+        with claimed(folder) as mine:
+            if not mine or RunFolder(folder).is_finished():
+                continue  # another process of this grid runs it, or has just finished it
+            logging.info("[%d/%d] %s", i + 1, len(todo), job.folder)
             run_once(job_config(job, args.extra), folder)
-        finally:
-            (folder.parent / f".{folder.name}.claim").unlink(missing_ok=True)
         logging.info("done after %.1f min", (time.time() - start) / 60)
 
 
-def claim(folder: Path) -> bool:
-    """Take ``folder``'s job for this process, unless a live process holds it: any number of
-    processes started with the same arguments share the grid."""
+@contextmanager
+def claimed(folder: Path) -> Iterator[bool]:
+    """Whether this process holds ``folder``'s job for the block: any number of processes
+    started with the same arguments share the grid, each job run by one. The claim is an
+    ``flock`` on a hidden file beside the folder, so a process that dies lets go of it, and no
+    process ever reads or removes another's claim."""
     folder.parent.mkdir(parents=True, exist_ok=True)
-    path = folder.parent / f".{folder.name}.claim"
-    for _ in range(2):
+    with (folder.parent / f".{folder.name}.claim").open("a") as handle:
         try:
-            with path.open("x") as f:
-                f.write(str(os.getpid()))
-            return True
-        except FileExistsError:
-            try:
-                os.kill(int(path.read_text() or 0), 0)
-                return False  # its holder is alive
-            except FileNotFoundError:
-                continue  # its holder finished between our two looks: try again
-            except (ProcessLookupError, ValueError):
-                path.unlink(missing_ok=True)  # a stale claim of a process that died
-    return False
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False  # a live process holds it
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 if __name__ == "__main__":

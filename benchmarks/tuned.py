@@ -38,7 +38,7 @@ from crest.run_folder import RunFolder
 from crest.tune.folder import StudyFolder
 from crest.tune.run import TuneSettings, tune
 from crest.tune.study import RECIPE, budget_used
-from crest_vs_peers import claim
+from crest_vs_peers import claimed
 
 MODELS = ["dazle", "msdn", "crest", "transzero"]
 SEEDS = [0, 1, 2]
@@ -103,17 +103,16 @@ def run(args: argparse.Namespace) -> None:
             if job.kind == "tune"
             else RunFolder(folder).is_finished()
         )
-        if done or not claim(folder):
+        if done:
             continue
         study = args.out / Job(job.world, job.model, "tune").folder
         if job.kind == "tuned" and (not study_done(study, args.trials) or recipe_won(study)):
-            (folder.parent / f".{folder.name}.claim").unlink(missing_ok=True)
             continue  # its study still runs elsewhere, or chose the recipe (its runs are those)
-        logging.info("[%d/%d] %s", i + 1, len(todo), job.folder)
-        try:
+        with claimed(folder) as mine:
+            if not mine:
+                continue  # another process of this grid runs it
+            logging.info("[%d/%d] %s", i + 1, len(todo), job.folder)
             run_job(job, args.out, args.trials)
-        finally:
-            (folder.parent / f".{folder.name}.claim").unlink(missing_ok=True)
 
 
 def study_done(folder: Path, trials: int) -> bool:
