@@ -118,6 +118,15 @@ def count(model_name: str, shape: str) -> dict[str, float]:
     return flop_breakdown(model, loss_fn, x, y)
 
 
+def tree() -> str:
+    """The commit timed, "+changes" when the working tree differs from it."""
+    here = Path(__file__).parent
+    git = ["git", "-C", str(here)]
+    commit = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    dirty = subprocess.run([*git, "status", "--porcelain", "--", "../src"], capture_output=True)
+    return commit.stdout.strip() + ("+changes" if dirty.stdout.strip() else "")
+
+
 def time_one(model_name: str, shape: str, steps: int) -> dict[str, Any]:
     """``crest perf`` in its own process (peak RSS is per process)."""
     out = RESULTS / f".perf-{model_name}-{shape}.json"
@@ -278,7 +287,8 @@ def main() -> None:
     p.add_argument(
         "--keep-best",
         action="store_true",
-        help="time: keep a row's faster process (a shared host drifts; the report says how many)",
+        help="time: keep a row's faster process of the same tree (a shared host drifts; the "
+        "report says how many)",
     )
     args = p.parse_args()
     data = load()
@@ -292,8 +302,10 @@ def main() -> None:
                 data.setdefault("flops", {}).setdefault(name, {})[shape] = count(name, shape)
             else:
                 rows = data.setdefault("time", {}).setdefault(name, {})
-                new = time_one(name, shape, args.steps)
+                new = time_one(name, shape, args.steps) | {"tree": tree()}
                 old = rows.get(shape)
+                if old and old.get("tree") != new["tree"]:
+                    old = None  # another tree's row: timed code may differ, so it never stays
                 if args.keep_best and old and old["step_ms_median"] <= new["step_ms_median"]:
                     old["processes"] = old.get("processes", 1) + 1  # the faster one stays
                 else:
