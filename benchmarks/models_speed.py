@@ -41,10 +41,12 @@ SHAPE_NAMES = ["cub", "cub7", "like"]
 #: how the timing rows were taken and what they show (issue 29)
 TIMING_NOTES = [
     "Taken on the 2-core development CPU (AVX-512), nothing else running, 3 rounds each, the",
-    "faster of two processes per row (`--keep-best`), after items 7-10 of docs/performance.md.",
-    "The bar of issue 29 (75 % at cub and cub7): met by DAZLE (88 / 80 %) and MSDN (93 / 79 %),",
-    "not by CREST (70 / 67 %) or TransZero (69 / 71 %); at the like shape CREST reaches 50 % and",
-    "TransZero 55 % (bar 50 %). The peak is now the fastest of 3 square 2048² products per",
+    "faster of two processes per row (`--keep-best`), after items 7-10 of docs/performance.md;",
+    "CREST's rows again after its two region fronts became one product (item 10; the other",
+    "models' code did not change). The bar of issue 29 (75 % at cub and cub7): met by DAZLE",
+    "(88 / 80 %) and MSDN (93 / 79 %), not by CREST (73 / 71 %) or TransZero (69 / 71 %); at the",
+    "like shape CREST reaches 51 % and TransZero 55 % (bar 50 %). The peak is now the fastest of",
+    "3 square 2048² products per",
     "round (before: their mean), 180-192 GFLOP/s here: 3-6 % higher than before, so every MFU is",
     "that much lower than the same step measured against the old peak. The host drifts by up to",
     "±20 % over minutes (one TransZero CUB-shape row measured 2,202 ms where 8 processes, allocator",
