@@ -151,6 +151,11 @@ PEER_VARIANTS: dict[str, tuple[str, str, list[str]]] = {
         "dazle",
         ["train.lr=0.0003"],
     ),
+    "dazle_lr1e-4": (
+        "DAZLE at its authors' real-data rate (RMSprop 1e-4 instead of the `synthetic` 1e-3)",
+        "dazle",
+        ["train.lr=0.0001"],
+    ),
     "msdn_a2v_only": (
         "MSDN scored by its attribute→visual sub-net alone (w_a2v = 1; both still trained)",
         "msdn",
