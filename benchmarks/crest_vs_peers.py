@@ -195,6 +195,9 @@ def describe(world: str) -> str:
             f"real {name} class side with every image of its real splits (the real per-class "
             "counts), synthetic 128-d features on a 7×7 grid"
         )
+    cap = options.get("image_cap")
+    if cap is not None:  # the cap named in peers.describe is the world's default, not this one
+        text = text.replace(f"at most {peers.CAPS[name]} ", f"at most {cap:g} ")
     if options:
         text += "; generator options changed: " + ", ".join(
             f"{k}={'none (every image of the real splits)' if v is None else f'{v:g}'}"
