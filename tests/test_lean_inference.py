@@ -11,7 +11,8 @@ from crest.models import ArrayInputs, create_model
 
 
 class LargestTensor(TorchDispatchMode):
-    """Records the largest tensor any operator produces."""
+    """Records the largest tensor any operator produces, by the elements its storage holds: a
+    broadcast view (``expand``) builds nothing, however many elements it shows."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -21,8 +22,11 @@ class LargestTensor(TorchDispatchMode):
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         out = func(*args, **(kwargs or {}))
         for t in out if isinstance(out, tuple | list) else (out,):
-            if isinstance(t, torch.Tensor) and t.numel() > self.largest:
-                self.largest, self.shape = t.numel(), tuple(t.shape)
+            if not isinstance(t, torch.Tensor):
+                continue
+            held = t.untyped_storage().nbytes() // t.element_size()
+            if held > self.largest:
+                self.largest, self.shape = held, tuple(t.shape)
         return out
 
 
