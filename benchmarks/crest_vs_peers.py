@@ -121,6 +121,11 @@ VARIANTS: dict[str, tuple[str, list[str]]] = {
         ["train.lr=0.0003"],
     ),
     "lr1e-4": ("Adam at lr 1e-4, the paper's rate", ["train.lr=0.0001"]),
+    "ema": (
+        "weights averaged over steps (`train.ema_decay=0.999`; AGT alone swings by up to 20 H "
+        "between epochs at real scale)",
+        ["train.ema_decay=0.999"],
+    ),
     "optimizer_lr3e-4": (
         "MSDN's optimizer: RMSprop, momentum 0.9, batch 50, lr 3e-4 (its `synthetic` recipe)",
         ["train.optimizer=rmsprop", "train.momentum=0.9", "train.batch_size=50", "train.lr=0.0003"],
@@ -155,6 +160,11 @@ PEER_VARIANTS: dict[str, tuple[str, str, list[str]]] = {
         "DAZLE at its authors' real-data rate (RMSprop 1e-4 instead of the `synthetic` 1e-3)",
         "dazle",
         ["train.lr=0.0001"],
+    ),
+    "dazle_ema": (
+        "DAZLE with its weights averaged over steps (`train.ema_decay=0.999`), as CREST's `ema`",
+        "dazle",
+        ["train.ema_decay=0.999"],
     ),
     "msdn_a2v_only": (
         "MSDN scored by its attribute→visual sub-net alone (w_a2v = 1; both still trained)",

@@ -194,6 +194,12 @@ class TrainConfig:
         1e-4, "weight decay (L2 added to the gradient, as torch's optimizers do)"
     )
     momentum: float = doc(0.0, "momentum of rmsprop and sgd (unused by adam)")
+    ema_decay: float = doc(
+        0.0,
+        "exponential moving average of the weights after every optimizer step (0 = off; e.g. "
+        "0.999): the average is what is evaluated, chosen, checkpointed and reported, for every "
+        "model alike",
+    )
     warmup_steps: int = doc(
         0,
         "linear learning-rate warm-up over the first N optimizer steps of each phase, from lr/N "
@@ -344,6 +350,7 @@ RANGES: tuple[tuple[str, float, float, bool, bool], ...] = (
     ("train.lr", 0, math.inf, False, False),
     ("train.weight_decay", 0, math.inf, True, False),
     ("train.momentum", 0, 1, True, False),
+    ("train.ema_decay", 0, 1, True, False),
     ("train.warmup_steps", 0, math.inf, True, False),
     ("train.min_steps_per_epoch", 0, math.inf, True, False),
     ("train.patience", 0, math.inf, True, False),

@@ -61,6 +61,7 @@ from crest.engine.selection import (
     validation_only_line,
 )
 from crest.engine.tracking import NoTracker, Tracker, open_tracker
+from crest.engine.weight_average import WeightAverage
 from crest.errors import TrainingDiverged
 from crest.metrics import Key
 from crest.models import ZSLModel, create_loss, create_model
@@ -440,11 +441,18 @@ class Trainer:
         if state is None or state.get("phase") != task.phase:
             if model.wants_data_init:  # a fresh phase only: a resumed one loads its weights
                 model.initialize_from_data(self._init_sample(task))
-        else:
-            model.load_state_dict(state["model"])
+        else:  # with train.ema_decay, "model" holds the average and "trained_model" the weights
+            model.load_state_dict(state.get("trained_model", state["model"]))
             optimizer.load_state_dict(state["optimizer"])
             start = int(state["epoch"]) + 1
             log.info("resuming %s phase at epoch %d", task.phase, start)
+        average = None
+        if cfg.train.ema_decay > 0:
+            average = WeightAverage(model, cfg.train.ema_decay)
+            if start > 1 and state is not None and "trained_model" in state:
+                average.load(state["model"], state["weight_average"])
+        # what is evaluated, chosen, checkpointed as "model" and reported
+        reported: ZSLModel = model if average is None else average.module
         net: torch.nn.Module = model
         if self.dist.enabled:
             net = DistributedDataParallel(
@@ -458,16 +466,16 @@ class Trainer:
             dev
         )
         loader, sampler = self._loader(task)
-        self.model = model  # the model being trained (after run(): the final one)
+        self.model = reported  # the model being trained (after run(): the final one)
         for epoch in range(start, epochs + 1):
             if self._out_of_patience(task):  # a resumed phase that had already stopped
                 break
             entry = self._train_epoch(
-                net, model, optimizer, criterion, loader, sampler, task, epoch, epochs
+                net, model, optimizer, criterion, loader, sampler, task, epoch, epochs, average
             )
             if self._evaluates(task, epoch, epochs):
                 started = time.perf_counter()
-                entry.update(self._evaluate(model, task, gamma))  # sharded across ranks, exact
+                entry.update(self._evaluate(reported, task, gamma))  # sharded across ranks, exact
                 entry["eval_seconds"] = round(time.perf_counter() - started, 3)
                 scored = self.last_outputs
                 if (
@@ -479,7 +487,7 @@ class Trainer:
             self.history.append(entry)
             if self.dist.is_main:
                 started = time.perf_counter()
-                self._checkpoint(model, optimizer, task, epoch, entry)
+                self._checkpoint(reported, optimizer, task, epoch, entry, average, model)
                 entry["checkpoint_seconds"] = round(time.perf_counter() - started, 3)
                 self.folder.write_history(self.history)
                 self.tracker.log(entry)
@@ -582,6 +590,7 @@ class Trainer:
         task: Task,
         epoch: int,
         epochs: int,
+        average: WeightAverage | None = None,
     ) -> dict[str, Any]:
         cfg, dev = self.cfg, self.device
         sampler.set_epoch(epoch)
@@ -628,6 +637,8 @@ class Trainer:
             if cfg.train.warmup_steps > 0:
                 set_warmup_lr(optimizer, cfg.train, (epoch - 1) * steps + step)
             optimizer.step()
+            if average is not None:
+                average.update(model)
             for k, v in [*terms.items(), ("total", step_losses[step])]:
                 sums[k] = sums[k] + v.double() if k in sums else v.double()
             seen_samples += len(y)
@@ -687,9 +698,11 @@ class Trainer:
         task: Task,
         epoch: int,
         entry: dict[str, Any],
+        average: WeightAverage | None = None,
+        trained: ZSLModel | None = None,
     ) -> None:
         state = {
-            "model": model.state_dict(),
+            "model": model.state_dict(),  # the reported weights (the average, if one is kept)
             "optimizer": optimizer.state_dict(),
             "epoch": epoch,
             "phase": task.phase,
@@ -701,6 +714,9 @@ class Trainer:
             "data": str(self.data_path),
             "class_side": self._class_side,
         }
+        if average is not None and trained is not None:  # what a resumed run goes on from
+            state["trained_model"] = trained.state_dict()
+            state["weight_average"] = average.state()
         folder = self.folder
         save_checkpoint(folder.last_checkpoint, state)
         # the kept checkpoints follow the rule selection reports by (crest.engine.selection):
