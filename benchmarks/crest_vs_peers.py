@@ -166,6 +166,11 @@ PEER_VARIANTS: dict[str, tuple[str, str, list[str]]] = {
         "dazle",
         ["train.ema_decay=0.999"],
     ),
+    "msdn_ema": (
+        "MSDN with its weights averaged over steps (`train.ema_decay=0.999`), as CREST's `ema`",
+        "msdn",
+        ["train.ema_decay=0.999"],
+    ),
     "msdn_a2v_only": (
         "MSDN scored by its attribute→visual sub-net alone (w_a2v = 1; both still trained)",
         "msdn",
