@@ -159,7 +159,6 @@ class Trainer:
         # the validation outputs of the best validation epoch so far (epoch, seen, unseen): the
         # opinion is fitted on them without scoring the validation rows a second time
         self.best_val_outputs: tuple[int, Outputs, Outputs] | None = None
-        self.last_outputs: tuple[Outputs, Outputs] | None = None  # of the last evaluation
         self.tracker: Tracker = NoTracker()  # train.logger, rank 0 only
         self.history: list[dict[str, Any]] = (
             list(self.resume_state["history"]) if self.resume_state else []
@@ -475,13 +474,11 @@ class Trainer:
             )
             if self._evaluates(task, epoch, epochs):
                 started = time.perf_counter()
-                entry.update(self._evaluate(reported, task, gamma))  # sharded across ranks, exact
+                metrics, scored = self._evaluate(reported, task, gamma)  # sharded across ranks
+                entry.update(metrics)
                 entry["eval_seconds"] = round(time.perf_counter() - started, 3)
-                scored = self.last_outputs
-                if (
-                    task.phase == "val"
-                    and scored is not None
-                    and improves(entry, self._earlier(entry, "val", Key.BEST_H), val_score)
+                if task.phase == "val" and improves(
+                    entry, self._earlier(entry, "val", Key.BEST_H), val_score
                 ):  # the rule best_val.pt follows (_checkpoint)
                     self.best_val_outputs = (epoch, *scored)
             self.history.append(entry)
@@ -663,7 +660,10 @@ class Trainer:
             "samples_per_s": round(seen_samples * self.dist.world_size / max(elapsed, 1e-9), 1),
         }
 
-    def _evaluate(self, model: ZSLModel, task: Task, gamma: float) -> dict[str, Any]:
+    def _evaluate(
+        self, model: ZSLModel, task: Task, gamma: float
+    ) -> tuple[dict[str, Any], tuple[Outputs, Outputs]]:
+        """The epoch's metrics, and the (seen, unseen) outputs they were computed from."""
         cfg, b = self.cfg, self.bench
         play = np.concatenate([task.seen, task.unseen])
         classes = None if len(play) == b.num_classes else play
@@ -676,7 +676,6 @@ class Trainer:
         }
         seen_out = collect_outputs(model, self.data_path, task.eval_seen, b.labels, **common)
         unseen_out = collect_outputs(model, self.data_path, task.eval_unseen, b.labels, **common)
-        self.last_outputs = (seen_out, unseen_out)
         metrics: dict[str, Any] = zsl_metrics(
             seen_out, unseen_out, task.seen, task.unseen, gamma, self._opinion(task.phase)
         )
@@ -689,7 +688,7 @@ class Trainer:
                 metrics[f"vacuity_hist_{split}"] = vacuity_histogram(u).tolist()
             metrics["vacuity_hist_edges"] = [round(float(e), 6) for e in VACUITY_EDGES]
         metrics["eval_split"] = task.eval_split
-        return metrics
+        return metrics, (seen_out, unseen_out)
 
     def _checkpoint(
         self,
